@@ -1,0 +1,113 @@
+"""Fixtures of the hidden suite: the student's variables by name, and what the grader measured.
+
+Each test module `test_<check>.py` is one graded check. Its tests receive the student's
+variables as exported at that check's test cell (or, if the cell is gone, after the last
+cell), already parsed as untrusted data by `autograder.evidence`. A missing variable fails
+the test with a message that says what to define. The `context` fixture (the work folder,
+when the run started, what went wrong with the run) comes from `autograder.verify`.
+"""
+
+import pytest
+
+from autograder import evidence, exercise, measure
+
+WHAT_TO_DEFINE = {
+    "early_stopping": "create it in step 1: early_stopping = EarlyStopping(...)",
+    "model_checkpoint": "create it in step 2: model_checkpoint = ModelCheckpoint(...)",
+    "tensorboard_callback": "create it in step 3: tensorboard_callback = TensorBoard(...)",
+    "history": "train in step 4: history = model.fit(..., epochs=200, callbacks=[...])",
+    "best_val_loss": "compute it in step 5, after loading the best weights into a fresh build_model()",
+}
+
+
+def check_name(module):
+    return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+
+@pytest.fixture(scope="module")
+def snapshot(request, context):
+    return evidence.load_snapshot(context.work, check_name(request.module))
+
+
+def _variable(name, snapshot, context):
+    value = snapshot.get(name)
+    if value is None:
+        why = " ".join([context.run_problem or "", *snapshot.problems]).strip()
+        pytest.fail(f"`{name}` is not defined when this check runs: {WHAT_TO_DEFINE[name]}." + (f" {why}" if why else ""))
+    if "error" in value and value.get("type") == "unreadable":
+        pytest.fail(f"`{name}` could not be read: {value['error']}")
+    return value
+
+
+@pytest.fixture
+def early_stopping(snapshot, context):
+    return _variable("early_stopping", snapshot, context)
+
+
+@pytest.fixture
+def model_checkpoint(snapshot, context):
+    return _variable("model_checkpoint", snapshot, context)
+
+
+@pytest.fixture
+def tensorboard_callback(snapshot, context):
+    return _variable("tensorboard_callback", snapshot, context)
+
+
+@pytest.fixture
+def history(snapshot, context):
+    return _variable("history", snapshot, context)
+
+
+@pytest.fixture
+def best_val_loss(snapshot, context):
+    return _variable("best_val_loss", snapshot, context)
+
+
+@pytest.fixture(scope="session")
+def reference():
+    return exercise.reference()
+
+
+@pytest.fixture
+def val_losses(history):
+    """The run's per-epoch validation losses, as numbers, from `history`."""
+    values = history.get("history", {}).get("val_loss")
+    if not values:
+        pytest.fail(
+            "history.history has no 'val_loss': fit with validation_data=(x_val, y_val) "
+            "so that Keras measures the validation loss after every epoch."
+        )
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        pytest.fail("history.history['val_loss'] must hold one finite number per epoch.")
+    return [float(v) for v in values]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_val_loss(context):
+    """Validation loss of checkpoints/best_model.weights.h5, measured by the grader."""
+    try:
+        return measure.val_loss_of(context.work, exercise.CHECKPOINT)
+    except evidence.BadEvidence as error:
+        pytest.fail(f"No usable best-weights file: {error}")
+
+
+@pytest.fixture
+def trained_model_val_loss(snapshot, context):
+    """Validation loss of the weights that `history.model` held at snapshot time."""
+    if snapshot.final_weights is None:
+        pytest.fail("history is not the History that model.fit returned: it has no trained model.")
+    try:
+        return measure.val_loss_of(context.work, snapshot.final_weights)
+    except evidence.BadEvidence as error:
+        pytest.fail(f"The trained model could not be measured: {error}")
+
+
+@pytest.fixture
+def final_epoch_val_loss(val_losses, early_stopping):
+    """The validation loss the trained model has when fit returns.
+
+    That of the last epoch, or of the best one when early_stopping restores the best
+    weights (Keras 3 restores them whenever a best exists, even without stopping early).
+    """
+    return min(val_losses) if early_stopping["settings"].get("restore_best_weights") is True else val_losses[-1]

@@ -1,0 +1,30 @@
+"""best_weights_file: checkpoints/best_model.weights.h5 was written by this run and loads into build_model()."""
+
+import pytest
+
+from autograder import evidence
+from autograder.exercise import CHECKPOINT
+
+HOW = f'create model_checkpoint with filepath="{CHECKPOINT}" and pass it in fit\'s callbacks=[...]'
+
+
+@pytest.fixture(scope="module")
+def checkpoint_file(context):
+    try:
+        return evidence.regular_file(context.work, CHECKPOINT, evidence.MAX_WEIGHTS_BYTES)
+    except evidence.BadEvidence as error:
+        pytest.fail(f"No best-weights file after the run: {error} To get one, {HOW}.")
+
+
+def test_file_was_written_by_this_run(checkpoint_file, context, snapshot):
+    started = context.run_started_at or snapshot.kernel_started_at
+    if started is None:
+        pytest.fail("The start of the run is unknown, so the file's age cannot be checked.")
+    assert checkpoint_file.st_mtime > started, (
+        f"{CHECKPOINT} was last written before this run started: a stale or uploaded file does not count. "
+        f"It must be written by ModelCheckpoint during training: {HOW}."
+    )
+
+
+def test_file_loads_into_build_model(checkpoint_file, checkpoint_val_loss):
+    assert checkpoint_val_loss >= 0

@@ -1,0 +1,39 @@
+"""reload_val_loss: the best weights, reloaded into a fresh model, give the run's lowest validation loss."""
+
+import pytest
+
+from autograder.exercise import CHECKPOINT, same_loss
+
+RELOAD = f'load "{CHECKPOINT}" into a fresh build_model() with load_weights, then evaluate(x_val, y_val)'
+
+
+def test_file_holds_the_best_epoch(checkpoint_val_loss, val_losses):
+    assert same_loss(checkpoint_val_loss, min(val_losses)), (
+        f"The saved weights give val_loss {checkpoint_val_loss:.4f}, but the best epoch of the run reached "
+        f"{min(val_losses):.4f}: ModelCheckpoint must watch val_loss with save_best_only=True, so the file keeps the best epoch."
+    )
+
+
+def test_file_reaches_the_expected_loss(checkpoint_val_loss, reference):
+    assert same_loss(checkpoint_val_loss, reference["solution"]["checkpoint_val_loss"]), (
+        f"The saved weights give val_loss {checkpoint_val_loss:.4f}, which is not what the best epoch of this "
+        "exercise's training reaches: train with the locked setup as step 4 says, and save the best epoch."
+    )
+
+
+def test_best_val_loss_is_the_reloaded_loss(best_val_loss, checkpoint_val_loss):
+    value = best_val_loss.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        pytest.fail(
+            f"best_val_loss must be one number, the loss (evaluate returns [loss, accuracy]: take the first); it is a {best_val_loss['type']}."
+        )
+    assert same_loss(value, checkpoint_val_loss), (
+        f"best_val_loss is {value:.4f}, but the best weights give {checkpoint_val_loss:.4f} on the validation data: {RELOAD}."
+    )
+
+
+def test_trained_model_kept_its_final_weights(trained_model_val_loss, final_epoch_val_loss):
+    assert same_loss(trained_model_val_loss, final_epoch_val_loss), (
+        f"The model you trained now gives val_loss {trained_model_val_loss:.4f} instead of its last epoch's "
+        f"{final_epoch_val_loss:.4f}: {RELOAD}, and leave the trained model as it is, to compare the two."
+    )

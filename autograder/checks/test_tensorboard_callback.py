@@ -1,0 +1,27 @@
+"""tensorboard_callback: a TensorBoard callback that logs under logs/fit/<timestamp>."""
+
+import re
+
+from autograder.evidence import BadEvidence, relative_to_run
+from autograder.exercise import LOG_ROOT
+
+TENSORBOARD = "keras.src.callbacks.tensorboard.TensorBoard"
+TIMESTAMPED = re.compile(re.escape(LOG_ROOT) + r"/\d{8}-\d{6}")
+
+
+def test_is_a_tensorboard_callback(tensorboard_callback):
+    assert tensorboard_callback["type"] == TENSORBOARD, (
+        f"tensorboard_callback must be a keras.callbacks.TensorBoard; it is a {tensorboard_callback['type']}."
+    )
+
+
+def test_logs_under_a_timestamped_folder(tensorboard_callback, snapshot):
+    log_dir = tensorboard_callback["settings"].get("log_dir")
+    try:
+        where = relative_to_run(log_dir, snapshot.cwd).as_posix()
+    except BadEvidence:
+        where = ""
+    assert TIMESTAMPED.fullmatch(where), (
+        f'tensorboard_callback must log to "{LOG_ROOT}/" + datetime.datetime.now().strftime("%Y%m%d-%H%M%S") '
+        f"(for example {LOG_ROOT}/20250101-120000); its log_dir is {log_dir!r}."
+    )

@@ -1,0 +1,40 @@
+"""tensorboard_logs: TensorBoard wrote this run's epochs under log_dir/train and log_dir/validation."""
+
+import pytest
+
+from autograder import evidence
+from autograder.exercise import same_loss
+
+HOW = "pass tensorboard_callback in fit's callbacks=[...]"
+
+
+@pytest.fixture
+def log_dir(tensorboard_callback, snapshot):
+    try:
+        return evidence.relative_to_run(tensorboard_callback["settings"].get("log_dir"), snapshot.cwd)
+    except evidence.BadEvidence as error:
+        pytest.fail(f"tensorboard_callback's log_dir is unusable: {error}")
+
+
+def epoch_losses(context, folder):
+    try:
+        scalars = evidence.read_scalars(context.work, folder)
+    except evidence.BadEvidence as error:
+        pytest.fail(f"No TensorBoard log of this run under {folder.as_posix()}: {error} {HOW}.")
+    return [value for _, value in sorted(scalars.get("epoch_loss", []))]
+
+
+def test_training_loss_was_logged_every_epoch(context, log_dir, val_losses):
+    logged = epoch_losses(context, log_dir / "train")
+    assert len(logged) == len(val_losses), (
+        f"{(log_dir / 'train').as_posix()} logs {len(logged)} epochs of epoch_loss, but training ran {len(val_losses)}: "
+        f"{HOW}, and give each run its own timestamped log_dir."
+    )
+
+
+def test_validation_loss_was_logged_every_epoch(context, log_dir, val_losses):
+    logged = epoch_losses(context, log_dir / "validation")
+    assert len(logged) == len(val_losses) and all(map(same_loss, logged, val_losses)), (
+        f"{(log_dir / 'validation').as_posix()} does not log the val_loss of each of this run's {len(val_losses)} epochs: "
+        f"{HOW}, and give each run its own timestamped log_dir."
+    )

@@ -1,0 +1,82 @@
+"""Command line: `python -m autograder grade|verify|reference ...`; each command is one library call."""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import exercise
+
+
+def _grade(args):
+    from tqdm import tqdm
+
+    from .grade import find_submissions, grade, grade_sheet, results_json, table, write_atomically
+    from .sandbox import Limits, SandboxUnavailable
+
+    submissions = find_submissions(args.paths)
+    if not submissions:
+        sys.exit(f"No notebooks found in {' '.join(args.paths)}.")
+    if args.no_sandbox:
+        print("WARNING: --no-sandbox: submissions run with your privileges, network and files. "
+              "Use it only for notebooks you trust (your own).", file=sys.stderr)
+    counts = {"failed": 0, "timed out": 0}
+    with tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar:
+        def progress(result):
+            counts["failed"] += result.status != "graded"
+            counts["timed out"] += result.status == "timed out"
+            bar.set_postfix(counts, refresh=False)
+            bar.update()
+
+        try:
+            results = grade(submissions, jobs=args.jobs, sandbox=not args.no_sandbox,
+                            limits=Limits(wall_seconds=args.timeout), progress=progress)
+        except SandboxUnavailable as error:
+            sys.exit(f"{error}\nInstall it with `make setup`, or pass --no-sandbox for notebooks you trust.")
+    write_atomically(Path(args.json), results_json(results))
+    if args.csv:
+        write_atomically(Path(args.csv), grade_sheet(results))
+    print(table(results))
+    print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else ""))
+
+
+def _verify(args):
+    from .verify import Context, verify
+
+    results = verify(Context(Path(args.work).resolve(), args.started_at), only=args.check or None)
+    json.dump([result.to_dict() for result in results], sys.stdout)
+
+
+def _reference(args):
+    from .reference import record
+
+    record(Path(args.output))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser("grade", help="grade submissions: notebooks, or folders such as nbgrader's submitted/")
+    grade.add_argument("paths", nargs="+", metavar="PATH")
+    grade.add_argument("--json", required=True, metavar="OUT", help="write the results here (a JSON list)")
+    grade.add_argument("--csv", metavar="OUT", help="also write a grade sheet here")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count(), help="notebooks run at once (default: the number of cores)")
+    grade.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS", help="wall-clock limit of one notebook (default: 180)")
+    grade.add_argument("--no-sandbox", action="store_true", help="run without isolation: only for notebooks you trust")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    grade.set_defaults(run=_grade)
+
+    verify = commands.add_parser("verify", help="run the hidden checks on a folder a notebook ran in; print JSON")
+    verify.add_argument("work", metavar="FOLDER")
+    verify.add_argument("--check", action="append", choices=list(exercise.checks()), help="only this check (repeatable)")
+    verify.add_argument("--started-at", type=float, help="when the run started (seconds since the epoch)")
+    verify.set_defaults(run=_verify)
+
+    reference = commands.add_parser("reference", help="re-run the reference training and solution; record reference.json")
+    reference.add_argument("--output", default=str(exercise.REFERENCE_FILE), metavar="FILE")
+    reference.set_defaults(run=_reference)
+
+    args = parser.parse_args(argv)
+    args.run(args)

@@ -1,0 +1,186 @@
+"""Read what a run left behind (snapshots and files) as untrusted input.
+
+Everything under a submission's work folder was written by student code. It is read
+here with size caps, without following links, and checked against a schema before any
+check sees it. Nothing is imported, executed or unpickled.
+"""
+
+import json
+import os
+import posixpath
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import jsonschema
+
+SNAPSHOTS = Path(".autograder") / "snapshots"
+FINAL = "final"  # the snapshot taken after the last cell
+MAX_EVIDENCE_BYTES = 2 * 2**20
+MAX_WEIGHTS_BYTES = 20 * 2**20
+
+_SCALAR = {"type": ["null", "boolean", "number", "string"], "maxLength": 500}
+_SCALARS = {"type": "object", "maxProperties": 30, "additionalProperties": _SCALAR}
+_SERIES = {"type": "array", "maxItems": 1000, "items": _SCALAR}
+SCHEMA = {
+    "type": "object",
+    "required": ["format", "name", "variables"],
+    "properties": {
+        "format": {"const": 1},
+        "name": {"type": "string", "maxLength": 100},
+        "taken_at": {"type": "number"},
+        "kernel_started_at": {"type": ["number", "null"]},
+        "cwd": {"type": "string", "maxLength": 500},
+        "final_model_saved": {"type": "boolean"},
+        "variables": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                name: {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {
+                        "type": {"type": "string", "maxLength": 500},
+                        "settings": _SCALARS,
+                        "used_in_fit": {"type": "boolean"},
+                        "epoch": _SERIES,
+                        "history": {"type": "object", "maxProperties": 20, "additionalProperties": _SERIES},
+                        "params": _SCALARS,
+                        "value": _SCALAR,
+                        "error": {"type": "string", "maxLength": 500},
+                    },
+                }
+                for name in ("early_stopping", "model_checkpoint", "tensorboard_callback", "history", "best_val_loss")
+            },
+        },
+    },
+}
+
+
+class BadEvidence(Exception):
+    """A snapshot or file left by the run is missing, unsafe or malformed."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The student's variables as exported at one point of the run (untrusted, but well-formed)."""
+
+    name: str
+    variables: dict
+    cwd: str = ""
+    kernel_started_at: float | None = None
+    final_weights: Path | None = None  # relative to the work folder
+    problems: list = field(default_factory=list)
+
+    def get(self, variable):
+        return self.variables.get(variable)
+
+
+def regular_file(root: Path, relative, limit: int) -> os.stat_result:
+    """lstat `root/relative`: a regular file of at most `limit` bytes, reached through no link.
+
+    Raises BadEvidence saying what was found instead.
+    """
+    path = root / relative
+    for parent in reversed(path.relative_to(root).parents):
+        if (root / parent).is_symlink():
+            raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.")
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise BadEvidence(f"{relative} does not exist.") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise BadEvidence(f"{relative} is a symbolic link; it must be a regular file written by your run.")
+    if not stat.S_ISREG(info.st_mode):
+        raise BadEvidence(f"{relative} is not a regular file (it is a folder, FIFO or device).")
+    if info.st_size > limit:
+        raise BadEvidence(f"{relative} is {info.st_size} bytes; at most {limit} bytes are accepted.")
+    return info
+
+
+def relative_to_run(path: str, cwd: str) -> Path:
+    """`path` as the student's code named it, relative to the notebook's folder `cwd`.
+
+    Raises BadEvidence for a path that leaves that folder.
+    """
+    normal = PurePosixPath(posixpath.normpath(str(path)))
+    if normal.is_absolute():
+        try:
+            normal = normal.relative_to(posixpath.normpath(cwd or "/nonexistent"))
+        except ValueError:
+            raise BadEvidence(f"{path} is outside the notebook's folder.") from None
+    if not normal.parts or normal.parts[0] in ("..", "."):
+        raise BadEvidence(f"{path} is not a path inside the notebook's folder.")
+    return Path(normal)
+
+
+def read_bytes(root: Path, relative, limit: int) -> bytes:
+    regular_file(root, relative, limit)
+    with open(root / relative, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as file:
+        return file.read(limit + 1)
+
+
+def read_json(root: Path, relative, limit: int = MAX_EVIDENCE_BYTES):
+    try:
+        return json.loads(read_bytes(root, relative, limit).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise BadEvidence(f"{relative} is not valid JSON: {str(error)[:200]}") from None
+
+
+def read_scalars(root: Path, log_dir) -> dict:
+    """{tag: [(step, value), ...]} from the TensorBoard event files directly in `root/log_dir`.
+
+    Event files are protocol buffers; tensorboard's own reader parses them as data.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    folder = root / log_dir
+    for parent in [*reversed(Path(log_dir).parents), Path(log_dir)]:
+        if (root / parent).is_symlink():
+            raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.")
+    if not folder.is_dir():
+        raise BadEvidence(f"{log_dir} is not a folder.")
+    files = sorted(p.name for p in folder.iterdir() if p.name.startswith("events.out.tfevents."))
+    if not files:
+        raise BadEvidence(f"{log_dir} holds no TensorBoard event file.")
+    scalars = {}
+    for name in files:
+        regular_file(root, Path(log_dir) / name, MAX_WEIGHTS_BYTES)
+        try:
+            for event in EventFileLoader(str(folder / name)).Load():
+                for value in event.summary.value:
+                    array = tensor_util.make_ndarray(value.tensor)
+                    if array.shape == () and array.dtype.kind == "f":
+                        scalars.setdefault(value.tag, []).append((event.step, float(array)))
+        except Exception as error:  # a corrupt file is the student's, not the grader's, failure
+            raise BadEvidence(f"{Path(log_dir) / name} is not a readable event file: {str(error)[:200]}") from None
+    return scalars
+
+
+def load_snapshot(work: Path, name: str) -> Snapshot:
+    """The snapshot taken at check `name`'s test cell, or else after the last cell."""
+    problems = []
+    for candidate in (name, FINAL):
+        folder = work / SNAPSHOTS / candidate
+        if not os.path.lexists(folder / "evidence.json"):
+            continue
+        try:
+            data = read_json(work, SNAPSHOTS / candidate / "evidence.json")
+            jsonschema.validate(data, SCHEMA)
+        except BadEvidence as error:
+            problems.append(str(error))
+            continue
+        except jsonschema.ValidationError as error:
+            problems.append(f"The exported data does not have the expected shape: {error.message[:200]}")
+            continue
+        weights = SNAPSHOTS / candidate / "final_model.weights.h5"
+        return Snapshot(
+            name=candidate,
+            variables=data["variables"],
+            cwd=data.get("cwd", ""),
+            kernel_started_at=data.get("kernel_started_at"),
+            final_weights=weights if data.get("final_model_saved") else None,
+            problems=problems,
+        )
+    return Snapshot(name=FINAL, variables={}, problems=problems or ["The run exported nothing: it did not reach the end."])

@@ -1,0 +1,131 @@
+"""Export a snapshot of the student's work as plain data, from inside the student's kernel.
+
+This file runs next to student code, so nothing it writes is trusted: the verifier
+(`autograder.evidence`) parses every snapshot as hostile input and checks it against
+evidence of its own. The module depends on the standard library only and on what the
+kernel already imported, because in a sandboxed run its source text is sent to the
+kernel as a cell (the `autograder` package itself is not visible there).
+
+A snapshot is a folder `.autograder/snapshots/<name>/` holding `evidence.json` and, when
+the run has a trained model, `final_model.weights.h5` (the trained model's weights as
+they are at that moment).
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+FORMAT = 1
+VARIABLES = ("early_stopping", "model_checkpoint", "tensorboard_callback", "history", "best_val_loss")
+# The settings read from each callback; only plain values are kept.
+SETTINGS = {
+    "early_stopping": (
+        "monitor", "mode", "min_delta", "patience", "baseline", "restore_best_weights",
+        "start_from_epoch", "verbose", "stopped_epoch",
+    ),
+    "model_checkpoint": (
+        "filepath", "monitor", "mode", "save_best_only", "save_weights_only", "save_freq", "verbose",
+    ),
+    "tensorboard_callback": ("log_dir", "histogram_freq", "update_freq"),
+}
+MAX_STRING = 500
+MAX_EPOCHS = 1000
+
+
+def _plain(value):
+    """`value` as a JSON scalar, or None when it is not a plain bool, number or short string."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return str(value)[:MAX_STRING]
+    try:  # NumPy and backend scalars
+        return _plain(value.item())
+    except Exception:
+        return None
+
+
+def _type_name(obj):
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"[:MAX_STRING]
+
+
+def _callback(obj, names, trained_model):
+    out = {"type": _type_name(obj), "settings": {}}
+    for name in names:
+        try:
+            out["settings"][name] = _plain(getattr(obj, name))
+        except Exception:
+            out["settings"][name] = None
+    try:
+        out["used_in_fit"] = trained_model is not None and getattr(obj, "model", None) is trained_model
+    except Exception:
+        out["used_in_fit"] = False
+    return out
+
+
+def _history(obj):
+    out = {"type": _type_name(obj), "epoch": [], "history": {}, "params": {}}
+    try:
+        out["epoch"] = [_plain(e) for e in list(obj.epoch)[:MAX_EPOCHS]]
+        for key, values in list(dict(obj.history).items())[:20]:
+            out["history"][str(key)[:100]] = [_plain(v) for v in list(values)[:MAX_EPOCHS]]
+        out["params"] = {str(k)[:100]: _plain(v) for k, v in list(dict(obj.params).items())[:20]}
+    except Exception as error:
+        out["error"] = repr(error)[:MAX_STRING]
+    return out
+
+
+def _kernel_started_at():
+    """When this kernel process started (seconds since the epoch), from /proc."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/stat") as system:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            boot = next(int(line.split()[1]) for line in system if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except Exception:
+        return None
+
+
+def snapshot(user_ns, name, folder=".autograder/snapshots"):
+    """Write what the variables in `user_ns` hold now to `folder/name/`; never raises."""
+    target = os.path.join(folder, name)
+    os.makedirs(target, exist_ok=True)
+    history = user_ns.get("history")
+    trained_model = getattr(history, "model", None) if history is not None else None
+    evidence = {
+        "format": FORMAT,
+        "name": name,
+        "taken_at": time.time(),
+        "kernel_started_at": _kernel_started_at(),
+        "cwd": os.getcwd()[:MAX_STRING],
+        "variables": {},
+        "final_model_saved": False,
+    }
+    for var in VARIABLES:
+        if var not in user_ns:
+            continue
+        obj = user_ns[var]
+        try:
+            if var in SETTINGS:
+                evidence["variables"][var] = _callback(obj, SETTINGS[var], trained_model)
+            elif var == "history":
+                evidence["variables"][var] = _history(obj)
+            else:
+                evidence["variables"][var] = {"type": _type_name(obj), "value": _plain(obj)}
+        except Exception as error:
+            evidence["variables"][var] = {"type": "unreadable", "error": repr(error)[:MAX_STRING]}
+    if trained_model is not None:
+        try:
+            trained_model.save_weights(os.path.join(target, "final_model.weights.h5"))
+            evidence["final_model_saved"] = True
+        except Exception as error:
+            evidence["final_model_error"] = repr(error)[:MAX_STRING]
+    with open(os.path.join(target, "evidence.json"), "w") as file:
+        json.dump(evidence, file)
+    sys.stdout.flush()

@@ -1,0 +1,214 @@
+"""Grade submissions: intake, run in a sandbox, collect evidence, verify, score, report.
+
+Each step is its own module; this one only puts them in order for many submissions:
+
+1. intake (`autograder.intake`): only the .ipynb, checked and rebuilt clean;
+2. run (`autograder.run`, `autograder.sandbox`): in a fresh folder, in its own sandbox;
+3. evidence (`autograder.evidence`): what the run left, read as untrusted data;
+4. verify and score (`autograder.verify`): the hidden suite, in a worker process that
+   never ran student code;
+5. report: results written by this (trusted) process only, atomically.
+
+Runs go in parallel (`jobs` sandboxes at once); verification is quick and goes through
+one long-lived worker, so TensorFlow is imported once per batch, not once per student.
+"""
+
+import concurrent.futures
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import exercise, intake
+from .run import NOTEBOOK, run_notebook
+from .sandbox import Limits, check_available
+from .verify import CheckResult, Context, verify
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str
+    path: Path
+
+
+@dataclass
+class Result:
+    """One submission's grade, in the shape of Gradescope's results plus what happened."""
+
+    submission: str
+    score: float
+    max_score: float
+    tests: list
+    status: str = "graded"  # graded, refused, timed out, crashed, grader error
+    message: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self):
+        return {
+            "submission": self.submission, "score": self.score, "max_score": self.max_score,
+            "status": self.status, "message": self.message, "seconds": round(self.seconds, 2),
+            "tests": [test.to_dict() for test in self.tests],
+        }
+
+
+def find_submissions(paths) -> list[Submission]:
+    """Notebooks named on the command line, or found in folders (nbgrader's submitted/ layout included).
+
+    In `submitted/<student>/callbacks/callbacks.ipynb` the submission is named after the student.
+    """
+    found = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(Submission(path.stem, path))
+            continue
+        for folder, dirs, files in os.walk(path):  # does not follow links into other folders
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(f for f in files if f.endswith(".ipynb")):
+                relative = (Path(folder) / name).relative_to(path)
+                parts = relative.parts
+                student = parts[-3] if len(parts) >= 3 and parts[-2] == exercise.ASSIGNMENT else relative.with_suffix("").as_posix()
+                found.append(Submission(student, Path(folder) / name))
+    return found
+
+
+def failed_checks(message: str) -> list[CheckResult]:
+    """Every check at 0 points with the same explanation."""
+    return [CheckResult(name, 0.0, points, "failed", f"- {message}") for name, points in exercise.checks().items()]
+
+
+def _quiet_worker():
+    """Keep TensorFlow's and Keras's notices out of the grader's terminal."""
+    import warnings
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    warnings.filterwarnings("ignore")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+
+
+class Grader:
+    """Grades submissions one by one, from any number of threads."""
+
+    def __init__(self, scratch: Path, *, sandbox: bool = True, limits: Limits = Limits()):
+        self.scratch, self.sandbox, self.limits = scratch, sandbox, limits
+        self._lock = threading.Lock()
+        self._verifier = self._start_verifier()
+
+    def _start_verifier(self):
+        import multiprocessing
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
+        pool.submit(exercise.setup)  # import TensorFlow while the first notebooks run
+        return pool
+
+    def _verify(self, context: Context) -> list[CheckResult]:
+        with self._lock:
+            verifier = self._verifier
+        try:
+            return verifier.submit(verify, context).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            with self._lock:
+                if self._verifier is verifier:
+                    self._verifier = self._start_verifier()
+            return failed_checks("The grader could not read the files this notebook left behind (they crashed its reader).")
+
+    def close(self):
+        self._verifier.shutdown()
+
+    def grade(self, submission: Submission, slot: int, index: int) -> Result:
+        max_score = sum(exercise.checks().values())
+        try:
+            notebook = intake.clean(intake.read_notebook(submission.path))
+        except intake.Refused as refused:
+            return Result(submission.name, 0.0, max_score, failed_checks(str(refused)), "refused", str(refused))
+        work = self.scratch / f"{index:04d}" / "work"
+        # The run sees the release's files (the data) and the clean notebook, nothing else.
+        shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
+        (work / NOTEBOOK).write_text(json.dumps(notebook))
+        run = run_notebook(work, slot=slot, limits=self.limits, sandbox=self.sandbox)
+        problem = " ".join(filter(None, [run.problem, run.first_error]))
+        tests = self._verify(Context(work, run.started_at, problem or None))
+        status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
+        score = sum(test.score for test in tests)
+        return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds)
+
+
+def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits: Limits = Limits(), progress=None) -> list[Result]:
+    """Grade `submissions` with `jobs` sandboxes at once; results in the same order.
+
+    Raises SandboxUnavailable when `sandbox` is asked for and none can be made here.
+    """
+    from .sandbox import SandboxUnavailable
+
+    if sandbox and (reason := check_available()):
+        raise SandboxUnavailable(f"Cannot grade untrusted notebooks without a sandbox: {reason}.")
+    jobs = jobs or os.cpu_count() or 1
+    slots = list(range(jobs))
+    slot_lock = threading.Lock()
+    with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
+        grader = Grader(Path(scratch), sandbox=sandbox, limits=limits)
+
+        def one(index, submission):
+            with slot_lock:
+                slot = slots.pop()
+            try:
+                result = grader.grade(submission, slot, index)
+            except Exception as error:  # the grader's own failure: this submission only
+                result = Result(submission.name, 0.0, sum(exercise.checks().values()),
+                                failed_checks("The grader failed on this submission; your instructor will look at it."),
+                                "grader error", f"{type(error).__name__}: {error}")
+            finally:
+                with slot_lock:
+                    slots.append(slot)
+            if progress:
+                progress(result)
+            return result
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+                return list(pool.map(one, range(len(submissions)), submissions))
+        finally:
+            grader.close()
+
+
+def write_atomically(path: Path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=f".{path.name}.") as file:
+        file.write(text)
+    os.replace(file.name, path)
+
+
+def results_json(results) -> str:
+    return json.dumps([result.to_dict() for result in results], indent=2) + "\n"
+
+
+def grade_sheet(results) -> str:
+    """A CSV with one row per submission: total, then each check's points."""
+    names = list(exercise.checks())
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["submission", "score", "max_score", "status", *names])
+    for result in results:
+        points = {test.name: test.score for test in result.tests}
+        writer.writerow([result.submission, result.score, result.max_score, result.status, *(points.get(n, 0) for n in names)])
+    return out.getvalue()
+
+
+def table(results) -> str:
+    """A plain-text grade table: one row per submission, one column per check."""
+    names = list(exercise.checks())
+    width = max([len("submission"), *(len(r.submission) for r in results)])
+    header = f"{'submission':<{width}}  {'score':>9}  " + "  ".join(names) + "  status"
+    rows = [header, "-" * len(header)]
+    for result in results:
+        points = {test.name: test for test in result.tests}
+        marks = "  ".join(f"{('ok' if points[n].status == 'passed' else '--') if n in points else '':^{len(n)}}" for n in names)
+        rows.append(f"{result.submission:<{width}}  {result.score:>4g}/{result.max_score:<4g}  {marks}  {result.status}")
+    return "\n".join(rows)

@@ -1,0 +1,101 @@
+"""Take in one submitted notebook and turn it into the clean notebook the grader runs.
+
+Only the `.ipynb` is taken. It is read with a size cap and without following links,
+decoded (a UTF-8 byte-order mark is tolerated), parsed and validated against the
+nbformat schema. What runs is rebuilt from it: the student's cell sources only (no
+outputs, execution counts, tags, attachments or metadata), the locked cells put back
+from the release as nbgrader does, each graded test cell replaced by a snapshot of the
+student's variables for that check, a final snapshot at the end, and our own kernel.
+"""
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from . import exercise
+
+MAX_NOTEBOOK_BYTES = 5 * 2**20
+EXPORT_SOURCE = (Path(__file__).parent / "export.py").read_text()
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+class Refused(Exception):
+    """The submission cannot be graded as it is; the message says why, for the student."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """Parse and validate the submitted notebook at `path`, or raise Refused saying what is wrong."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise Refused(f"{path.name} does not exist.") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise Refused(f"{path.name} is a symbolic link; submit the notebook file itself.")
+    if not stat.S_ISREG(info.st_mode):
+        raise Refused(f"{path.name} is not a regular file.")
+    if info.st_size > MAX_NOTEBOOK_BYTES:
+        raise Refused(f"{path.name} is {info.st_size / 2**20:.1f} MiB; notebooks of at most {MAX_NOTEBOOK_BYTES // 2**20} MiB are accepted (clear large outputs before submitting).")
+    with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as file:
+        raw = file.read(MAX_NOTEBOOK_BYTES + 1)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise Refused(f"{path.name} is not UTF-8 text ({error.reason} at byte {error.start}); save it again from Jupyter.") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise Refused(f"{path.name} is nested too deeply to be a notebook.") from None
+    except ValueError as error:
+        raise Refused(f"{path.name} is not a notebook: it is not valid JSON ({error}).") from None
+    if not isinstance(data, dict) or data.get("nbformat") != 4:
+        raise Refused(f"{path.name} is not a Jupyter notebook in format 4.")
+    try:
+        notebook = nbformat.from_dict(data)
+        nbformat.validate(notebook)
+    except Exception as error:
+        message = getattr(error, "message", str(error))
+        raise Refused(f"{path.name} is not a valid notebook: {str(message)[:300]}") from None
+    return notebook
+
+
+def snapshot_cell(name: str):
+    """A cell that exports the student's variables for check `name` (see autograder.export)."""
+    call = f"\nsnapshot(get_ipython().user_ns, {name!r})\n"
+    return new_code_cell(
+        f"# autograder: what the variables hold at check {name!r}\n"
+        f"exec({EXPORT_SOURCE + call!r}, {{'__name__': 'autograder_export', 'get_ipython': get_ipython}})"
+    )
+
+
+def _grade_id(cell):
+    """The nbgrader grade id a cell claims, if it is a string (the metadata is the student's)."""
+    meta = cell.get("metadata", {}).get("nbgrader")
+    grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def clean(submitted: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook to run for a submission: its cell sources, with locked cells and checks ours."""
+    release = nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+    locked = {
+        meta["grade_id"]: cell.source
+        for cell in release.cells
+        if (meta := exercise.nbgrader_meta(cell)).get("locked") and meta.get("grade_id")
+    }
+    checks = exercise.checks()
+    cells = []
+    for cell in submitted.cells:
+        grade_id = _grade_id(cell)
+        if cell.cell_type == "code" and grade_id in checks:
+            cells.append(snapshot_cell(grade_id))
+        elif cell.cell_type == "code":
+            cells.append(new_code_cell(locked.get(grade_id, cell.source)))
+        elif cell.cell_type == "markdown":
+            cells.append(new_markdown_cell(cell.source))
+    # Whatever the student deleted or moved, the checks get the state after the last cell.
+    cells.append(snapshot_cell("final"))
+    return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})

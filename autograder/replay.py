@@ -1,0 +1,45 @@
+"""Replay the exercise's training log through a student's EarlyStopping settings.
+
+Training is deterministic, so the per-epoch logs of the reference run (recorded in
+reference.json) are what any honest run of the exercise produces. Feeding them to a
+real `keras.callbacks.EarlyStopping` built from the student's settings tells, without
+training, after how many epochs those settings stop the run: Keras's own rule, not ours.
+"""
+
+from . import exercise
+
+# EarlyStopping's constructor arguments that decide when it stops, with the types they must have.
+ARGUMENTS = {
+    "monitor": (str,),
+    "min_delta": (int, float),
+    "patience": (int,),
+    "mode": (str,),
+    "baseline": (int, float, type(None)),
+    "start_from_epoch": (int,),
+}
+
+
+def epochs_run(settings: dict, logs: dict, epochs: int = exercise.EPOCHS) -> int:
+    """Epochs a real EarlyStopping with `settings` lets a run with these per-epoch `logs` last.
+
+    Raises ValueError when the settings are not a valid EarlyStopping configuration.
+    """
+    from keras.callbacks import EarlyStopping
+
+    arguments = {}
+    for name, types in ARGUMENTS.items():
+        value = settings.get(name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"EarlyStopping's {name} must be a {' or '.join(t.__name__ for t in types)}; it is {value!r}.")
+        arguments[name] = value
+    callback = EarlyStopping(**arguments)
+    # A real compiled model, so that mode="auto" finds the direction of a metric as in fit.
+    model = exercise.setup()["build_model"]()
+    callback.set_model(model)
+    model.stop_training = False
+    callback.on_train_begin()
+    for epoch in range(epochs):
+        callback.on_epoch_end(epoch, {key: values[epoch] for key, values in logs.items()})
+        if model.stop_training:
+            return epoch + 1
+    return epochs

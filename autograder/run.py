@@ -1,0 +1,82 @@
+"""Execute one clean notebook in a real Jupyter kernel, sandboxed, and tell how it went.
+
+The kernel (and every process the notebook starts) lives inside the sandbox and dies
+with it. What the run leaves in the work folder is evidence for the verifier; what this
+module reports about the run (start, duration, timeout, crash) is the grader's own.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import evidence
+from .sandbox import Limits, run_sandboxed
+
+NOTEBOOK = "submission.ipynb"
+EXECUTED = "executed.ipynb"
+JUPYTER_EXECUTE = [str(Path(sys.prefix) / "bin" / "jupyter-execute"), "--allow-errors", "--output", EXECUTED, NOTEBOOK]
+
+
+@dataclass(frozen=True)
+class Run:
+    """How one notebook run went, as the grader observed it."""
+
+    started_at: float
+    seconds: float
+    timed_out: bool = False
+    problem: str | None = None  # why the run did not finish, for the student
+    first_error: str | None = None  # the first error a cell raised, from the executed notebook
+
+
+def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbox: bool = True) -> Run:
+    """Execute `work/submission.ipynb` with `work` as the kernel's folder."""
+    started = time.time()
+    if sandbox:
+        result = run_sandboxed(JUPYTER_EXECUTE, workdir=work, slot=slot, limits=limits, ro_binds=[Path(sys.prefix)])
+        returncode, timed_out, stderr = result.returncode, result.timed_out, result.stderr
+    else:
+        returncode, timed_out, stderr = _run_unsandboxed(work, limits)
+    seconds = time.time() - started
+    problem = None
+    if timed_out:
+        problem = (f"The notebook did not finish within {limits.wall_seconds:.0f} s, so it was stopped "
+                   "(an endless loop, or training that never stops?); only what ran before counts.")
+    elif returncode != 0:
+        died = "DeadKernelError" in stderr or "Kernel died" in stderr
+        problem = ("The notebook's kernel died (out of memory, or the code exited?); only what ran before counts."
+                   if died else "The notebook could not be run to the end; only what ran before counts.")
+    return Run(started, seconds, timed_out, problem, _first_error(work))
+
+
+def _run_unsandboxed(work: Path, limits: Limits):
+    """For an instructor's own notebooks only: same command, no isolation, same time limit."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(JUPYTER_EXECUTE, cwd=work, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=limits.wall_seconds)
+        return process.returncode, False, stderr[-limits.output_bytes:]
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None, True, ""
+
+
+def _first_error(work: Path) -> str | None:
+    """`Name: message` of the first error in the executed notebook (student data: capped)."""
+    try:
+        executed = evidence.read_json(work, EXECUTED, limit=16 * 2**20)
+        for number, cell in enumerate(executed.get("cells", []), start=1):
+            for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
+                if isinstance(output, dict) and output.get("output_type") == "error":
+                    name, value = str(output.get("ename"))[:100], str(output.get("evalue"))[:300]
+                    if name == "NotImplementedError":
+                        return f"Cell {number} still raises NotImplementedError: replace `raise NotImplementedError()` with your code."
+                    return f"Cell {number} raised {name}: {value}"
+    except (evidence.BadEvidence, AttributeError):
+        pass
+    return None

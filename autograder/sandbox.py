@@ -1,0 +1,316 @@
+"""Run one command for one untrusted submission inside a bubblewrap sandbox, with limits.
+
+Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
+- bwrap is started by root without a user namespace, so it can bind a Python that lives under
+  the 0700 /root and mount tmpfs; inside, `prlimit` sets the limits and `setpriv` drops for good
+  to uid = gid = 62000 + slot (no groups, no capabilities, no_new_privs). That uid is real in the
+  host's user namespace, so RLIMIT_NPROC counts the processes and threads of this sandbox only.
+- Namespaces: pid (bwrap's init is pid 1; when the command ends or bwrap is killed, every process
+  left behind is killed by the kernel), net (loopback only), ipc, uts, cgroup; --die-with-parent.
+- Disk: one host tmpfs of `disk_bytes` per run, mounted in a private 0700 staging folder, holds
+  everything writable: /submission (the command's cwd), /tmp, /dev/shm and HOME=/home/student.
+  The caller's `workdir` is copied into /submission before the run. After the run, once no process
+  of the sandbox uid is left (so no late writer), `workdir` is emptied and refilled with what the
+  sandbox left in /submission: directories and regular files only, owned by root; symlinks and
+  special files are not copied and are listed in `SandboxResult.not_copied`. The tmpfs is unmounted.
+- Visible inside: /usr (and the /bin, /lib* links), a few /etc files, generated passwd/group/hosts,
+  sys.base_prefix and `ro_binds` (read-only, same path), nothing else of the host.
+Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
+"""
+
+import functools
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SANDBOX_WORKDIR = "/submission"
+SANDBOX_HOME = "/home/student"
+BASE_UID = 62000
+MAX_SLOTS = 1000
+MAX_COPY_DEPTH = 32  # deeper folders are not copied back: no honest use, and paths would outgrow PATH_MAX
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits of one sandboxed run; each is enforced by the kernel, not by the command."""
+
+    wall_seconds: float = 180.0
+    memory_bytes: int = 4 * 1024 * MiB  # RLIMIT_AS per process; TensorFlow needs > 2 GiB
+    processes: int = 512  # RLIMIT_NPROC for the slot's uid, threads included
+    file_size_bytes: int = 256 * MiB  # RLIMIT_FSIZE
+    disk_bytes: int = 512 * MiB  # size of the tmpfs behind /submission, /tmp, /dev/shm, HOME
+    output_bytes: int = 1 * MiB  # kept of stdout and of stderr each (head and tail)
+
+
+@dataclass
+class SandboxResult:
+    """What a sandboxed command did; returncode is None when it was killed for its wall time."""
+
+    returncode: int | None
+    timed_out: bool
+    stdout: str
+    stderr: str
+    wall_seconds: float
+    output_truncated: bool
+    not_copied: list[str] = field(default_factory=list)  # "path (kind)" left out of workdir
+
+
+class SandboxUnavailable(Exception):
+    """No sandbox can be made on this machine; the message says why."""
+
+
+@functools.cache
+def check_available() -> str | None:
+    """Return None when a sandbox can be made here, else a one-line reason."""
+    if os.geteuid() != 0:
+        return f"the sandbox must be started by root (to mount its disk and drop to a per-slot uid); running as uid {os.geteuid()}"
+    if not shutil.which("bwrap"):
+        return "bubblewrap (bwrap) is not installed: run `make setup` or `apt-get install bubblewrap`"
+    for tool in ("setpriv", "prlimit", "mount", "umount"):
+        if not shutil.which(tool):
+            return f"`{tool}` (util-linux) is not installed: run `apt-get install util-linux mount`"
+    _sweep_stale_stages()
+    with tempfile.TemporaryDirectory() as probe:
+        try:
+            result = _run(["true"], Path(probe), 0, Limits(wall_seconds=30), {}, [])
+        except (OSError, subprocess.SubprocessError) as error:
+            return f"the sandbox probe failed: {error}"
+    if result.returncode != 0:
+        return f"the sandbox probe `true` exited with {result.returncode}: {result.stderr.strip()[-300:]}"
+    return None
+
+
+def run_sandboxed(argv, *, workdir, slot, limits=Limits(), env=None, ro_binds=()) -> SandboxResult:
+    """Run argv in a fresh sandbox with cwd /submission holding a copy of workdir; see the module doc."""
+    problem = check_available()
+    if problem:
+        raise SandboxUnavailable(problem)
+    return _run(list(argv), Path(workdir), slot, limits, dict(env or {}), [Path(p) for p in ro_binds])
+
+
+def _run(argv, workdir, slot, limits, env, ro_binds) -> SandboxResult:
+    if not 0 <= slot < MAX_SLOTS:
+        raise ValueError(f"slot must be in 0..{MAX_SLOTS - 1}; got {slot!r}")
+    if not workdir.is_dir():
+        raise ValueError(f"workdir must be an existing folder; got {workdir}")
+    if missing := [str(p) for p in ro_binds if not p.exists()]:
+        raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
+    uid = BASE_UID + slot
+    # 0700 and root's: nothing else on the host reaches in. The pid lets a later grader sweep it.
+    stage = Path(tempfile.mkdtemp(prefix=f"sandbox-{os.getpid()}-"))
+    disk = stage / "disk"
+    disk.mkdir()
+    mounted = False
+    try:
+        # nr_inodes bounds the kernel memory a flood of empty files could take.
+        options = f"size={limits.disk_bytes},nr_inodes={max(1024, limits.disk_bytes // 16384)},mode=0755,nosuid,nodev"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sandbox", str(disk)], check=True, capture_output=True)
+        mounted = True
+        for name in ("work", "home", "tmp", "shm"):
+            (disk / name).mkdir()
+            os.chown(disk / name, uid, uid)
+            os.chmod(disk / name, 0o1777 if name in ("tmp", "shm") else 0o755)
+        try:
+            shutil.copytree(workdir, disk / "work", symlinks=True, dirs_exist_ok=True)
+        except (OSError, shutil.Error) as error:
+            raise ValueError(f"workdir must fit in disk_bytes={limits.disk_bytes}; copying {workdir} failed: {error}") from None
+        os.chmod(disk / "work", 0o755)  # copytree gave it the mode of workdir; bwrap (no DAC override) must chdir in
+        for root, dirs, files in os.walk(disk / "work"):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), uid, uid)
+        for name, text in _etc_files(uid).items():
+            (stage / name).write_text(text)
+        command = _bwrap_command(argv, stage, uid, limits, ro_binds)
+        result = _execute(command, _clean_env(env), limits)
+        _kill_uid(uid)  # the pid namespace should have done it: make sure before reading files
+        for entry in workdir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        result.not_copied = _copy_back(disk / "work", workdir)
+        return result
+    finally:
+        _kill_uid(uid)
+        if mounted:
+            _unmount(disk)
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _unmount(path):
+    if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+
+
+def _sweep_stale_stages():
+    """Unmount and remove the staging folders of grader processes that died mid-run."""
+    for stage in Path(tempfile.gettempdir()).glob("sandbox-*-*"):
+        pid = stage.name.split("-")[1]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            if os.path.ismount(stage / "disk"):
+                _unmount(stage / "disk")
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _etc_files(uid) -> dict[str, str]:
+    # Our own passwd/hosts: name lookups work and nothing of the host's accounts shows.
+    return {
+        "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\nstudent:x:{uid}:{uid}:student:{SANDBOX_HOME}:/bin/sh\n",
+        "group": f"root:x:0:\nstudent:x:{uid}:\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    }
+
+
+def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
+    disk = stage / "disk"
+    command = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+               "--unshare-cgroup-try", "--die-with-parent", "--hostname", "sandbox",
+               # root's capabilities are dropped by bwrap except those setpriv needs to drop to uid.
+               "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+               "--cap-add", "CAP_SETPCAP", "--ro-bind", "/usr", "/usr"]
+    binds = [str(p) for p in dict.fromkeys([Path(sys.base_prefix), *ro_binds]) if not str(p).startswith("/usr/")]
+    # bwrap (as root) makes missing parents of mount points 0700: the sandbox uid could not pass.
+    for parent in dict.fromkeys(str(a) for b in ["/etc/x", SANDBOX_HOME, *binds] for a in reversed(Path(b).parents)):
+        if parent != "/":
+            command += ["--perms", "0755", "--dir", parent]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):  # merged /usr: keep the link, not a second bind
+            command += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            command += ["--ro-bind", top, top]
+    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime"):
+        command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for name in _etc_files(uid):
+        command += ["--ro-bind", str(stage / name), f"/etc/{name}"]
+    # /tmp before the read-only binds, so a bind that lives under the host's /tmp stays visible.
+    command += ["--proc", "/proc", "--dev", "/dev", "--bind", str(disk / "shm"), "/dev/shm",
+                "--bind", str(disk / "tmp"), "/tmp", "--bind", str(disk / "home"), SANDBOX_HOME,
+                "--bind", str(disk / "work"), SANDBOX_WORKDIR]
+    for path in binds:
+        command += ["--ro-bind", path, path]
+    command += ["--chdir", SANDBOX_WORKDIR, "--",
+                "prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
+                f"--fsize={limits.file_size_bytes}", "--core=0", "--",
+                "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all", "--"]
+    return command + argv
+
+
+def _clean_env(extra) -> dict[str, str]:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": SANDBOX_HOME, "USER": "student",
+           "LOGNAME": "student", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "MALLOC_ARENA_MAX": "2",
+           "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1"}
+    return env | extra
+
+
+def _execute(command, env, limits) -> SandboxResult:
+    start = time.monotonic()
+    # Own session: one killpg reaches bwrap; its pid namespace and --die-with-parent do the rest.
+    proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    outputs = [_Capture(proc.stdout, limits.output_bytes), _Capture(proc.stderr, limits.output_bytes)]
+    timed_out = False
+    try:
+        proc.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    wall = time.monotonic() - start
+    for capture in outputs:
+        capture.thread.join(timeout=5)
+    return SandboxResult(None if timed_out else proc.returncode, timed_out, outputs[0].text(),
+                         outputs[1].text(), wall, any(c.truncated for c in outputs))
+
+
+class _Capture:
+    """Drain a pipe in a thread, keeping its first and last limit/2 bytes."""
+
+    def __init__(self, pipe, limit):
+        self.pipe, self.head_max, self.tail_max = pipe, limit // 2, limit - limit // 2
+        self.head, self.tail, self.total = bytearray(), bytearray(), 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        with self.pipe:
+            while chunk := self.pipe.read1(1 << 16):
+                self.total += len(chunk)
+                room = self.head_max - len(self.head)
+                self.head += chunk[:room]
+                self.tail += chunk[room:] if room > 0 else chunk
+                if len(self.tail) > 2 * self.tail_max:
+                    del self.tail[:-self.tail_max]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > self.head_max + self.tail_max
+
+    def text(self) -> str:
+        tail = self.tail[-self.tail_max:] if self.tail_max else b""
+        marker = f"\n[... {self.total - len(self.head) - len(tail)} bytes dropped ...]\n" if self.truncated else ""
+        return self.head.decode(errors="replace") + marker + bytes(tail).decode(errors="replace")
+
+
+def _kill_uid(uid, patience=5.0):
+    """Kill every host process whose real uid is the slot's uid, until none is left."""
+    deadline = time.monotonic() + patience
+    while True:
+        pids = []
+        for entry in os.scandir("/proc"):
+            # The real uid from status: /proc/PID itself shows root for non-dumpable processes.
+            try:
+                if entry.name.isdigit() and _real_uid(entry.path) == uid:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass  # the process ended while we looked
+        if not pids:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes of sandbox uid {uid} must be gone after the run; still alive: {pids}")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
+def _real_uid(proc_dir) -> int:
+    with open(f"{proc_dir}/status") as status:
+        return int(next(line for line in status if line.startswith("Uid:")).split()[1])
+
+
+def _copy_back(src: Path, dst: Path) -> list[str]:
+    """Copy directories and regular files from src into dst without following links."""
+    not_copied, stack = [], [Path()]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(src / rel) as entries:
+            for entry in entries:
+                path = rel / entry.name
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    if stat.S_ISDIR(mode) and len(path.parts) <= MAX_COPY_DEPTH:
+                        (dst / path).mkdir(mode=0o755)
+                        stack.append(path)
+                    elif stat.S_ISREG(mode):
+                        shutil.copyfile(src / path, dst / path, follow_symlinks=False)
+                    else:
+                        kind = "symlink" if stat.S_ISLNK(mode) else "too deep" if stat.S_ISDIR(mode) else "special file"
+                        not_copied.append(f"{path} ({kind})")
+                except OSError as error:
+                    not_copied.append(f"{path} ({error.strerror})")
+    return not_copied

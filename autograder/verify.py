@@ -1,0 +1,102 @@
+"""Run the hidden pytest suite on what one run left behind, and score each check.
+
+This runs in the grader's own process, which never imports or executes anything the
+student produced: the suite reads the run's snapshots and files as data (see
+`autograder.evidence`) and measures weights in models it builds itself.
+"""
+
+import contextlib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pytest
+
+from . import exercise
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the trusted side knows about one run, handed to the suite's fixtures."""
+
+    work: Path  # the folder the notebook ran in
+    run_started_at: float | None = None  # None: take the kernel's start from the snapshot
+    run_problem: str | None = None  # why the run did not finish cleanly, in words for the student
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One graded check, in the shape of Gradescope's per-test results."""
+
+    name: str
+    score: float
+    max_score: float
+    status: str  # "passed" or "failed"
+    output: str
+
+    def to_dict(self):
+        return asdict(self)
+
+
+class _Suite:
+    """A pytest plugin: serves `context` and collects each test's outcome by check."""
+
+    def __init__(self, context):
+        self._context = context
+        self.failures = {}  # check name -> [message, ...]
+        self.passed = {}  # check name -> number of passed tests
+
+    @pytest.fixture(scope="session")
+    def context(self):
+        return self._context
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        check = item.path.stem.removeprefix("test_")
+        if report.failed:
+            self.failures.setdefault(check, []).append(_message(call.excinfo))
+        elif report.when == "call":
+            self.passed[check] = self.passed.get(check, 0) + 1
+        return report
+
+
+def _message(excinfo):
+    """The student-facing message of a failed test: its assertion text, without the traceback."""
+    error = excinfo.value if excinfo is not None else None
+    if isinstance(error, AssertionError):
+        # pytest appends its rewritten "assert ..." line after the test's own message.
+        return str(error).split("\nassert ", 1)[0].strip() or "A check failed."
+    if isinstance(error, pytest.fail.Exception):
+        return error.msg
+    # A check that crashed is the grader's bug: say so without showing its internals.
+    return f"The check could not run ({type(error).__name__}); please tell your instructor."
+
+
+def verify(context: Context, only=None) -> list[CheckResult]:
+    """Score every check of the exercise (or those named in `only`) for the run in `context.work`."""
+    names = [name for name in exercise.checks() if only is None or name in only]
+    suite = _Suite(context)
+    modules = [str(exercise.CHECKS_DIR / f"test_{name}.py") for name in names]
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        pytest.main(
+            ["-q", "-p", "no:cacheprovider", "--import-mode=importlib", "-c", os.devnull,
+             "--rootdir", str(exercise.CHECKS_DIR), "-s", "--tb=no", "-p", "no:warnings", *modules],
+            plugins=[suite],
+        )
+    results = []
+    for name in names:
+        points = exercise.checks()[name]
+        failures = suite.failures.get(name, [])
+        if failures or not suite.passed.get(name):
+            output = "\n".join(f"- {message}" for message in dict.fromkeys(failures)) or "- The check could not run."
+            results.append(CheckResult(name, 0.0, points, "failed", output))
+        else:
+            results.append(CheckResult(name, points, points, "passed", _doc(name)))
+    return results
+
+
+def _doc(name):
+    """The first line of the check module's docstring: what passing means."""
+    source = (exercise.CHECKS_DIR / f"test_{name}.py").read_text()
+    return source.split('"""')[1].strip().splitlines()[0] if source.startswith('"""') else f"{name}: passed"
