@@ -27,7 +27,7 @@ from pathlib import Path
 from . import exercise, intake
 from .run import NOTEBOOK, run_notebook
 from .sandbox import Limits, check_available
-from .verify import CheckResult, Context, verify
+from .verify import CheckResult, Context, check_run
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,14 @@ class Result:
     status: str = "graded"  # graded, refused, timed out, crashed, grader error
     message: str | None = None
     seconds: float = 0.0
+    training: dict = field(default_factory=dict)  # curves and measured checkpoint loss, for feedback
 
     def to_dict(self):
         return {
             "submission": self.submission, "score": self.score, "max_score": self.max_score,
             "status": self.status, "message": self.message, "seconds": round(self.seconds, 2),
             "tests": [test.to_dict() for test in self.tests],
+            "training": self.training,
         }
 
 
@@ -73,7 +75,9 @@ def find_submissions(paths) -> list[Submission]:
                 parts = relative.parts
                 student = parts[-3] if len(parts) >= 3 and parts[-2] == exercise.ASSIGNMENT else relative.with_suffix("").as_posix()
                 found.append(Submission(student, Path(folder) / name))
-    return found
+    # Two notebooks with one name (two files both called callbacks.ipynb): name them by path.
+    names = [submission.name for submission in found]
+    return [s if names.count(s.name) == 1 else Submission(s.path.as_posix(), s.path) for s in found]
 
 
 def failed_checks(message: str) -> list[CheckResult]:
@@ -108,16 +112,16 @@ class Grader:
         pool.submit(exercise.setup)  # import TensorFlow while the first notebooks run
         return pool
 
-    def _verify(self, context: Context) -> list[CheckResult]:
+    def _verify(self, context: Context):
         with self._lock:
             verifier = self._verifier
         try:
-            return verifier.submit(verify, context).result()
+            return verifier.submit(check_run, context).result()
         except concurrent.futures.process.BrokenProcessPool:
             with self._lock:
                 if self._verifier is verifier:
                     self._verifier = self._start_verifier()
-            return failed_checks("The grader could not read the files this notebook left behind (they crashed its reader).")
+            return failed_checks("The grader could not read the files this notebook left behind (they crashed its reader)."), {}
 
     def close(self):
         self._verifier.shutdown()
@@ -134,10 +138,10 @@ class Grader:
         (work / NOTEBOOK).write_text(json.dumps(notebook))
         run = run_notebook(work, slot=slot, limits=self.limits, sandbox=self.sandbox)
         problem = " ".join(filter(None, [run.problem, run.first_error]))
-        tests = self._verify(Context(work, run.started_at, problem or None))
+        tests, training = self._verify(Context(work, run.started_at, problem or None))
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
         score = sum(test.score for test in tests)
-        return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds)
+        return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training)
 
 
 def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits: Limits = Limits(), progress=None) -> list[Result]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from . import exercise
+from . import evidence, exercise, measure
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,25 @@ def _doc(name):
     """The first line of the check module's docstring: what passing means."""
     source = (exercise.CHECKS_DIR / f"test_{name}.py").read_text()
     return source.split('"""')[1].strip().splitlines()[0] if source.startswith('"""') else f"{name}: passed"
+
+
+def training_run(context: Context) -> dict:
+    """What the feedback plot shows: the run's loss curves as exported (the student's data)
+    and the grader's own measurement of the best-weights file (None when there is none)."""
+    snapshot = evidence.load_snapshot(context.work, evidence.FINAL)
+    logs = (snapshot.get("history") or {}).get("history", {})
+
+    def series(key):
+        return [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in logs.get(key) or []]
+
+    try:
+        checkpoint = measure.val_loss_of(context.work, exercise.CHECKPOINT)
+    except evidence.BadEvidence:
+        checkpoint = None
+    return {"loss": series("loss"), "val_loss": series("val_loss"), "checkpoint_val_loss": checkpoint,
+            "epochs_limit": exercise.EPOCHS, "patience": exercise.PATIENCE}
+
+
+def check_run(context: Context, only=None):
+    """`verify` and `training_run` in one call: what the grader's worker does per submission."""
+    return verify(context, only), training_run(context)

@@ -1,0 +1,48 @@
+"""Build student notebooks for tests: the release, with some "Your turn" cells answered.
+
+    submission(answer_fit="history = model.fit(...)")  # every other answer as in the solution
+
+`SOLUTION` holds the reference answers, read from the instructor's source notebook, so a
+test states only the cell its student got wrong.
+"""
+
+import re
+
+import nbformat
+
+from autograder import exercise
+
+_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.M)
+
+
+def _answers(notebook):
+    return {
+        meta["grade_id"]: _MARKERS.sub("", cell.source)
+        for cell in notebook.cells
+        if (meta := exercise.nbgrader_meta(cell)).get("solution") and cell.cell_type == "code"
+    }
+
+
+SOLUTION = _answers(exercise.source_notebook())
+
+
+def submission(**answers) -> nbformat.NotebookNode:
+    """The release notebook with each answer cell `answer_<name>` holding the given source
+    (default: the solution's); pass None to leave a cell as released."""
+    unknown = set(answers) - set(SOLUTION)
+    if unknown:
+        raise ValueError(f"No answer cells named {sorted(unknown)}; the notebook has {sorted(SOLUTION)}.")
+    notebook = nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        grade_id = exercise.nbgrader_meta(cell).get("grade_id")
+        if grade_id in SOLUTION:
+            source = answers.get(grade_id, SOLUTION[grade_id])
+            if source is not None:
+                cell.source = source
+    return notebook
+
+
+def write(notebook, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+    return path
