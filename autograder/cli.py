@@ -37,8 +37,16 @@ def _grade(args):
     write_atomically(Path(args.json), results_json(results))
     if args.csv:
         write_atomically(Path(args.csv), grade_sheet(results))
+    if args.gradebook:
+        from .gradebook import record
+
+        try:
+            record(results, args.gradebook)
+        except LookupError as error:
+            sys.exit(str(error))
     print(table(results))
-    print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else ""))
+    print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else "")
+          + (f", gradebook: {args.gradebook}" if args.gradebook else ""))
 
 
 def _verify(args):
@@ -62,6 +70,9 @@ def main(argv=None):
     grade.add_argument("paths", nargs="+", metavar="PATH")
     grade.add_argument("--json", required=True, metavar="OUT", help="write the results here (a JSON list)")
     grade.add_argument("--csv", metavar="OUT", help="also write a grade sheet here")
+    grade.add_argument("--gradebook", nargs="?", const=exercise.default_gradebook(), metavar="DB_URL",
+                       help="also store the scores in nbgrader's gradebook (default: the course's gradebook.db); "
+                            "submissions are named by student, as in nbgrader's submitted/ folder")
     grade.add_argument("--jobs", type=int, default=os.cpu_count(), help="notebooks run at once (default: the number of cores)")
     grade.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS", help="wall-clock limit of one notebook (default: 180)")
     grade.add_argument("--no-sandbox", action="store_true", help="run without isolation: only for notebooks you trust")

@@ -34,6 +34,19 @@ REL_TOL = 1e-3
 ABS_TOL = 1e-4
 
 
+@functools.cache
+def course_id() -> str:
+    """The nbgrader course id, as nbgrader_config.py sets it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader("nbgrader_config.py", str(ROOT)).load_config().CourseDirectory.course_id
+
+
+def default_gradebook() -> str:
+    """The course's gradebook database, where nbgrader keeps it by default."""
+    return f"sqlite:///{ROOT / 'gradebook.db'}"
+
+
 def nbgrader_meta(cell):
     return cell.get("metadata", {}).get("nbgrader", {})
 

@@ -1,0 +1,49 @@
+# The README's two commands are `make example` and `make test`; the other targets are their steps.
+PYTHON ?= python3
+BIN := .venv/bin
+# nbgrader starts `alembic` by name, so the virtual environment's bin/ must be on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+SYSTEM_PACKAGES := bubblewrap chromium
+
+.PHONY: setup system example test release reference benchmark lock clean
+
+setup: system $(BIN)/.installed
+
+# bubblewrap is the grader's sandbox; chromium renders the feedback pages in the tests.
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Please install as root:$$missing (apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv .venv
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# The main job on the bundled example class: release, grades, feedback, class report.
+example: setup release
+	$(BIN)/python -m autograder grade example/submitted --json example/out/results.json --csv example/out/grades.csv
+
+test: setup
+	$(BIN)/python -m pytest
+
+# Regenerate the student version from assignments/ (commit the result).
+release: setup
+	$(BIN)/nbgrader generate_assignment callbacks --force --log-level=WARN
+
+# Re-run the reference training and solution after changing the setup or the solution.
+reference: setup
+	$(BIN)/python -m autograder reference
+
+benchmark: setup
+	$(BIN)/python benchmarks/grading_speed.py
+
+lock:
+	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions that `make setup` installs (Python 3.11, x86_64). Regenerate with `make lock`.' > requirements.lock
+
+clean:
+	rm -rf example/out gradebook.db

@@ -1,0 +1,35 @@
+"""Write grades into nbgrader's gradebook, so that formgrader, manual grading and `nbgrader export` keep working.
+
+Each graded check is an nbgrader grade cell of the same name; its `auto_score` is set to
+the score this grader gave. The written question stays with the instructor (manual grade).
+All submissions are written in one transaction: the gradebook has all of them or none.
+"""
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from . import exercise
+
+
+def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> None:
+    """Store each result's check scores for the student named like the submission.
+
+    Raises LookupError when the gradebook does not know the assignment (generate it first).
+    """
+    notebook = exercise.SOURCE_NOTEBOOK.stem
+    with Gradebook(db_url, exercise.course_id()) as gradebook:
+        try:
+            gradebook.find_assignment(assignment)
+        except MissingEntry:
+            raise LookupError(
+                f"The gradebook {db_url} has no assignment {assignment!r}: run `make release` "
+                "(nbgrader generate_assignment) for this course first."
+            ) from None
+        for result in results:
+            gradebook.update_or_create_student(result.submission)
+            gradebook.update_or_create_submission(assignment, result.submission)
+            for test in result.tests:
+                grade = gradebook.find_grade(test.name, notebook, assignment, result.submission)
+                grade.auto_score = test.score
+                # As nbgrader's own autograde: a grade needs a human only once one overrode it.
+                grade.needs_manual_grade = grade.manual_score is not None
+        gradebook.db.commit()

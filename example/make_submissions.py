@@ -1,0 +1,41 @@
+"""Write the bundled example class into example/submitted/ (nbgrader's layout).
+
+Run from the project root after changing the lesson: `.venv/bin/python example/make_submissions.py`.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from notebooks import submission, write  # noqa: E402
+
+CLASS = Path(__file__).resolve().parent / "submitted"
+STUDENTS = {
+    # Everything right.
+    "ada": submission(),
+    # Watches the training loss, with too little patience: training runs all 200 epochs.
+    "grace": submission(answer_early_stopping='early_stopping = EarlyStopping(monitor="loss", patience=3)\n'),
+    # Creates the checkpoint and TensorBoard callbacks but passes only EarlyStopping to fit.
+    "alan": submission(answer_fit=(
+        "model = build_model()\n"
+        "history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200,\n"
+        "                    callbacks=[early_stopping], verbose=0)\n"
+    )),
+    # Loads the best weights into the trained model and keeps evaluate's whole list.
+    "barbara": submission(answer_reload=(
+        'model.load_weights("checkpoints/best_model.weights.h5")\n'
+        "best_val_loss = model.evaluate(x_val, y_val, verbose=0)\n"
+    )),
+    # Submitted the notebook untouched.
+    "margaret": submission(**{name: None for name in ("answer_early_stopping", "answer_model_checkpoint",
+                                                     "answer_tensorboard_callback", "answer_fit", "answer_reload")}),
+}
+
+if __name__ == "__main__":
+    for student, notebook in STUDENTS.items():
+        write(notebook, CLASS / student / "callbacks" / "callbacks.ipynb")
+    # A file that is not a notebook at all (an upload cut short).
+    broken = CLASS / "ken" / "callbacks" / "callbacks.ipynb"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text('{"cells": [{"cell_type": "code", "source": "early_stopping = ')
+    print(f"Wrote {len(STUDENTS) + 1} submissions to {CLASS}")

@@ -1,0 +1,27 @@
+"""Shared fixtures: a temporary nbgrader course built from this project's files."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import exercise
+
+BIN = Path(sys.executable).parent
+
+
+def nbgrader(course: Path, *args, check=True):
+    """Run the real nbgrader command line in `course` (nbgrader starts `alembic` by name: PATH)."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NBGRADER_COURSE_ROOT": str(course)}
+    return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True, check=check)
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A fresh course folder holding this project's assignments/ and nbgrader_config.py."""
+    shutil.copytree(exercise.SOURCE_DIR, tmp_path / "assignments" / exercise.ASSIGNMENT)
+    shutil.copy(exercise.ROOT / "nbgrader_config.py", tmp_path)
+    return tmp_path
