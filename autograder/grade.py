@@ -66,18 +66,22 @@ def find_submissions(paths) -> list[Submission]:
     found = []
     for path in map(Path, paths):
         if not path.is_dir():
-            found.append(Submission(path.stem, path))
+            found.append(Submission(_student(path, path.stem), path))
             continue
         for folder, dirs, files in os.walk(path):  # does not follow links into other folders
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(f for f in files if f.endswith(".ipynb")):
-                relative = (Path(folder) / name).relative_to(path)
-                parts = relative.parts
-                student = parts[-3] if len(parts) >= 3 and parts[-2] == exercise.ASSIGNMENT else relative.with_suffix("").as_posix()
-                found.append(Submission(student, Path(folder) / name))
+                notebook = Path(folder) / name
+                found.append(Submission(_student(notebook, notebook.relative_to(path).with_suffix("").as_posix()), notebook))
     # Two notebooks with one name (two files both called callbacks.ipynb): name them by path.
     names = [submission.name for submission in found]
     return [s if names.count(s.name) == 1 else Submission(s.path.as_posix(), s.path) for s in found]
+
+
+def _student(notebook: Path, otherwise: str) -> str:
+    """The student of `<student>/callbacks/<notebook>.ipynb`, else `otherwise`."""
+    parts = notebook.absolute().parts
+    return parts[-3] if len(parts) >= 3 and parts[-2] == exercise.ASSIGNMENT else otherwise
 
 
 def failed_checks(message: str) -> list[CheckResult]:

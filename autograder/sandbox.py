@@ -5,6 +5,7 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
   the 0700 /root and mount tmpfs; inside, `prlimit` sets the limits and `setpriv` drops for good
   to uid = gid = 62000 + slot (no groups, no capabilities, no_new_privs). That uid is real in the
   host's user namespace, so RLIMIT_NPROC counts the processes and threads of this sandbox only.
+  Each run claims its uid host-wide (a flock) so that two graders on one host never share one.
 - Namespaces: pid (bwrap's init is pid 1; when the command ends or bwrap is killed, every process
   left behind is killed by the kernel), net (loopback only), ipc, uts, cgroup; --die-with-parent.
 - Disk: one host tmpfs of `disk_bytes` per run, mounted in a private 0700 staging folder, holds
@@ -18,6 +19,8 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
 Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
 """
 
+import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -105,6 +108,33 @@ def _run(argv, workdir, slot, limits, env, ro_binds) -> SandboxResult:
     if missing := [str(p) for p in ro_binds if not p.exists()]:
         raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
     uid = BASE_UID + slot
+    with _claim_uid(uid):
+        return _run_as(argv, workdir, uid, limits, env, ro_binds)
+
+
+# Host-wide claims on the sandbox uids (one lock file per uid, root's, in a 0700 folder).
+UID_LOCKS = Path(tempfile.gettempdir()) / "autograder-sandbox-uids"
+
+
+@contextlib.contextmanager
+def _claim_uid(uid):
+    """Hold `uid` for one run, waiting while another grader on this host holds it.
+
+    Why: slots are numbered per grader process, so two graders on one host (two CI jobs, a
+    test run next to a grading run) used the same uids at once. Each one's _kill_uid then
+    SIGKILLed the other's sandbox mid-run (an honest notebook came back "crashed", exit 137),
+    and RLIMIT_NPROC was shared. A flock is released by the kernel if the grader dies.
+    """
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(UID_LOCKS / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _run_as(argv, workdir, uid, limits, env, ro_binds) -> SandboxResult:
     # 0700 and root's: nothing else on the host reaches in. The pid lets a later grader sweep it.
     stage = Path(tempfile.mkdtemp(prefix=f"sandbox-{os.getpid()}-"))
     disk = stage / "disk"

@@ -38,17 +38,19 @@ class CheckResult:
         return asdict(self)
 
 
+CONTEXT = pytest.StashKey[Context]()  # how the suite's `context` fixture finds the run
+
+
 class _Suite:
-    """A pytest plugin: serves `context` and collects each test's outcome by check."""
+    """A pytest plugin: hands the run's context to the suite and collects each test's outcome by check."""
 
     def __init__(self, context):
         self._context = context
         self.failures = {}  # check name -> [message, ...]
         self.passed = {}  # check name -> number of passed tests
 
-    @pytest.fixture(scope="session")
-    def context(self):
-        return self._context
+    def pytest_configure(self, config):
+        config.stash[CONTEXT] = self._context
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):

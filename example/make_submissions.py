@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from notebooks import submission, write  # noqa: E402
+from notebooks import SOLUTION, submission, write  # noqa: E402
 
 CLASS = Path(__file__).resolve().parent / "submitted"
 STUDENTS = {
@@ -27,8 +27,7 @@ STUDENTS = {
         "best_val_loss = model.evaluate(x_val, y_val, verbose=0)\n"
     )),
     # Submitted the notebook untouched.
-    "margaret": submission(**{name: None for name in ("answer_early_stopping", "answer_model_checkpoint",
-                                                     "answer_tensorboard_callback", "answer_fit", "answer_reload")}),
+    "margaret": submission(**{name: None for name in SOLUTION}),
 }
 
 if __name__ == "__main__":

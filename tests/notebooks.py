@@ -19,7 +19,8 @@ def _answers(notebook):
     return {
         meta["grade_id"]: _MARKERS.sub("", cell.source)
         for cell in notebook.cells
-        if (meta := exercise.nbgrader_meta(cell)).get("solution") and cell.cell_type == "code"
+        if exercise.nbgrader_meta(cell).get("solution")
+        for meta in [exercise.nbgrader_meta(cell)]
     }
 
 
@@ -27,8 +28,9 @@ SOLUTION = _answers(exercise.source_notebook())
 
 
 def submission(**answers) -> nbformat.NotebookNode:
-    """The release notebook with each answer cell `answer_<name>` holding the given source
-    (default: the solution's); pass None to leave a cell as released."""
+    """The release notebook with each answer cell (`answer_<name>`, and the written answer
+    `val_loss_question`) holding the given source (default: the solution's); None leaves a
+    cell as released."""
     unknown = set(answers) - set(SOLUTION)
     if unknown:
         raise ValueError(f"No answer cells named {sorted(unknown)}; the notebook has {sorted(SOLUTION)}.")

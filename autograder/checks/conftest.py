@@ -3,13 +3,14 @@
 Each test module `test_<check>.py` is one graded check. Its tests receive the student's
 variables as exported at that check's test cell (or, if the cell is gone, after the last
 cell), already parsed as untrusted data by `autograder.evidence`. A missing variable fails
-the test with a message that says what to define. The `context` fixture (the work folder,
-when the run started, what went wrong with the run) comes from `autograder.verify`.
+the test with a message that says what to define. The `context` (the work folder, when
+the run started, what went wrong with the run) is handed over by `autograder.verify`.
 """
 
 import pytest
 
 from autograder import evidence, exercise, measure
+from autograder.verify import CONTEXT
 
 WHAT_TO_DEFINE = {
     "early_stopping": "create it in step 1: early_stopping = EarlyStopping(...)",
@@ -22,6 +23,11 @@ WHAT_TO_DEFINE = {
 
 def check_name(module):
     return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+
+@pytest.fixture(scope="session")
+def context(request):
+    return request.config.stash[CONTEXT]
 
 
 @pytest.fixture(scope="module")

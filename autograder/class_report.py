@@ -1,0 +1,211 @@
+"""Write the instructor's one-page report of an assignment's grading run.
+
+At a glance: how scores are spread, how often each check passed, the failure messages
+students saw most, how long grading took, and which submissions need a person to look at
+them (timeouts, crashes, refused files, grader errors, suspected tampering), each linked to
+its feedback page (see `autograder.feedback`).
+
+Suspected tampering is not guessed: a submission is flagged when one of its checks failed
+with a message from the explicit list TAMPERING_MARKERS below (evidence that does not
+match a real run of this exercise), and the page prints that list.
+
+Student text (names, messages) is clipped by `autograder.feedback.clip` and autoescaped by
+the template; the page has the same no-script Content-Security-Policy as feedback pages.
+"""
+
+import collections
+import datetime
+import os
+import re
+import statistics
+import urllib.parse
+from pathlib import Path
+
+from . import exercise
+from .feedback import MAX_NAME, as_dict, clip, html_templates, messages, page_names
+
+# Statuses of a run that did not end in a normal grading.
+NEEDS_A_HUMAN = {
+    "timed out": "timed out",
+    "crashed": "the run crashed",
+    "refused": "refused file",
+    "grader error": "grader error",
+}
+
+# (phrase in a failed check's message, what it means). Each phrase is the fixed part of a
+# message of the hidden checks or the evidence reader, said when what a run left behind
+# does not match a real run of this exercise. A change of setup can also produce the
+# first two: "suspected", so a person decides.
+TAMPERING_MARKERS = (
+    ("which this exercise's training does not produce", "history's losses are not those of this exercise's training"),
+    ("history must come from training this model", "the trained model does not match its history"),
+    ("was last written before this run started", "the checkpoint file is older than the run (uploaded or stale)"),
+    ("is not a Keras weights file (HDF5)", "the checkpoint file is not an HDF5 weights file"),
+    ("is a symbolic link", "a file or folder the run left is a symbolic link"),
+    ("is not a regular file (it is a folder, FIFO or device)", "a file the run left is not a regular file"),
+    ("crashed its reader", "the files the run left crashed the grader's reader"),
+)
+
+TOP_FAILURES = 10
+
+
+def _failed_tests(data):
+    return [t for t in data.get("tests") or [] if isinstance(t, dict) and t.get("status") != "passed"]
+
+
+def attention(result) -> list[str]:
+    """Why a person should look at this submission (empty: no reason)."""
+    data = as_dict(result)
+    reasons = []
+    if why := NEEDS_A_HUMAN.get(data.get("status")):
+        reasons.append(why + (f": {clip(data['message'], 300)}" if data.get("message") else ""))
+    # A refused file fails every check with the refusal itself: that is its reason, said above.
+    own = [t for t in _failed_tests(data) if not data.get("message") or messages(t.get("output")) != [clip(data["message"])]]
+    for phrase, meaning in TAMPERING_MARKERS:
+        checks = [clip(t.get("name"), 80) for t in own if phrase in str(t.get("output"))]
+        if checks:
+            reasons.append(f"suspected tampering: {meaning} ({', '.join(dict.fromkeys(checks))})")
+    return reasons
+
+
+def _number(value, default=0.0):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def score_distribution(results) -> list[dict]:
+    """How many submissions scored each whole number of points (10 equal bins past 20 points)."""
+    scores = [_number(as_dict(r).get("score")) for r in results]
+    top = max([_number(as_dict(r).get("max_score")) for r in results] + scores + [1.0])
+    width = 1.0 if top <= 20 else top / 10
+    bins = int(top // width) + 1
+    counts = collections.Counter(min(int(max(score, 0) // width), bins - 1) for score in scores)
+    biggest = max(counts.values(), default=1)
+    return [
+        {"label": f"{i * width:g}" if width == 1 else f"{i * width:.3g}–{(i + 1) * width:.3g}",
+         "count": counts[i], "width": round(100 * counts[i] / biggest, 1)}
+        for i in range(bins)
+    ]
+
+
+def check_pass_rates(results) -> list[dict]:
+    """Each check, in the exercise's order: points, and how many submissions passed it."""
+    names = list(exercise.checks())
+    for data in map(as_dict, results):  # checks a results file has beyond the exercise's own
+        names += [n for t in data.get("tests") or [] if isinstance(t, dict) and (n := str(t.get("name"))) not in names]
+    total = len(results)
+    rows = []
+    for name in names:
+        passed = sum(any(isinstance(t, dict) and t.get("name") == name and t.get("status") == "passed"
+                         for t in as_dict(r).get("tests") or []) for r in results)
+        percent = round(100 * passed / total) if total else 0
+        rows.append({"name": clip(name, 80), "points": f"{exercise.checks().get(name, 0):g}",
+                     "passed": passed, "total": total, "percent": percent})
+    return rows
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def common_failures(results, limit: int = TOP_FAILURES) -> list[dict]:
+    """The failure messages that most submissions got, counted once per submission.
+
+    Messages that differ only in numbers (epochs, losses) count as one; the page shows the
+    wording most of them had.
+    """
+    students = collections.Counter()
+    wordings = collections.defaultdict(collections.Counter)
+    checks = collections.defaultdict(dict)
+    for data in map(as_dict, results):
+        seen = set()
+        for test in _failed_tests(data):
+            for message in messages(test.get("output")):
+                key = _NUMBER.sub("#", message)
+                wordings[key][message] += 1
+                checks[key][clip(test.get("name"), 80)] = None
+                seen.add(key)
+        students.update(seen)
+    ranked = sorted(students.items(), key=lambda item: -item[1])[:limit]
+    return [{"count": count, "message": wordings[key].most_common(1)[0][0],
+             "varies": len(wordings[key]) > 1, "checks": list(checks[key])} for key, count in ranked]
+
+
+def timing(results, grading_seconds: float) -> dict:
+    """How long grading took: the whole batch, and each notebook's run."""
+    runs = [(_number(as_dict(r).get("seconds")), as_dict(r)["submission"]) for r in results]
+    seconds = [s for s, _ in runs]
+    slowest = max(runs, default=(0.0, ""))
+    return {
+        "total": _duration(grading_seconds),
+        "median": _duration(statistics.median(seconds)) if seconds else "–",
+        "slowest": _duration(slowest[0]) if seconds else "–",
+        "slowest_name": clip(slowest[1], MAX_NAME),
+        "per_notebook": _duration(grading_seconds / len(results)) if results else "–",
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(_number(seconds), 0.0)
+    return f"{seconds:.1f} s" if seconds < 60 else f"{int(seconds // 60)} min {seconds % 60:02.0f} s"
+
+
+def _link(page: Path, report_dir: Path) -> str:
+    """A relative URL from the report to a feedback page (file names are already safe)."""
+    return urllib.parse.quote(Path(os.path.relpath(page.absolute(), report_dir.absolute())).as_posix())
+
+
+def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
+                assignment: str = exercise.ASSIGNMENT) -> dict:
+    """Everything the class report shows, cleaned: what the template renders."""
+    results = [as_dict(r) for r in results]
+    stems = page_names(results)
+    rows = []
+    for data in results:
+        tests = [t for t in data.get("tests") or [] if isinstance(t, dict)]
+        rows.append({
+            "name": clip(data["submission"], MAX_NAME),
+            "href": _link(Path(feedback_dir) / f"{stems[data['submission']]}.html", Path(report_dir)),
+            "score": f"{_number(data.get('score')):g}",
+            "max_score": f"{_number(data.get('max_score')):g}",
+            "status": clip(data.get("status"), 40),
+            "passed": sum(t.get("status") == "passed" for t in tests),
+            "checks": len(tests),
+            "seconds": _duration(data.get("seconds")),
+            "reasons": attention(data),
+        })
+    scores = [_number(data.get("score")) for data in results]
+    max_score = max([_number(data.get("max_score")) for data in results], default=0.0)
+    return {
+        "assignment": clip(assignment, 80),
+        "count": len(results),
+        "mean": f"{statistics.mean(scores):.1f}" if scores else "–",
+        "median": f"{statistics.median(scores):g}" if scores else "–",
+        "max_score": f"{max_score:g}",
+        "full_marks": sum(score == max_score for score in scores) if max_score else 0,
+        "distribution": score_distribution(results),
+        "checks": check_pass_rates(results),
+        "failures": common_failures(results),
+        "timing": timing(results, grading_seconds),
+        "rows": rows,
+        "attention": [row for row in rows if row["reasons"]],
+        "markers": TAMPERING_MARKERS,
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def render_class_report(results, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
+                        assignment: str = exercise.ASSIGNMENT) -> str:
+    """The class report as self-contained HTML (no script, no network)."""
+    view = report_view(results, report_dir=report_dir, feedback_dir=feedback_dir,
+                       grading_seconds=grading_seconds, assignment=assignment)
+    return html_templates().get_template("class_report.html.j2").render(view)
+
+
+def write_class_report(results, path: Path, *, feedback_dir: Path, grading_seconds: float,
+                       assignment: str = exercise.ASSIGNMENT) -> Path:
+    """Write the class report to `path`, linking each submission to its page in `feedback_dir`."""
+    from .grade import write_atomically
+
+    path = Path(path)
+    write_atomically(path, render_class_report(results, report_dir=path.parent, feedback_dir=feedback_dir,
+                                               grading_seconds=grading_seconds, assignment=assignment))
+    return path

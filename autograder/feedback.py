@@ -1,0 +1,508 @@
+"""Write each submission's feedback page: every check's verdict beside a plot of the training run.
+
+The page is built for the student to act on: for each check, passed or failed, its points,
+what the check wants and (when it failed) what the grader found and what to change, all in
+the lesson's words. Those words come from the checks' student-facing messages (see
+`autograder.verify`); the hidden checks' code, the reference values and the tolerances are
+never part of a page.
+
+Everything in a result that the student could have shaped (the submission's name, error
+text, messages quoting their values, the exported training history) is untrusted: text is
+cleaned and clipped here, then HTML-escaped by the templates (Jinja2 autoescape, or a
+Markdown escape for the text version); numbers are validated before they are plotted. Pages
+carry a Content-Security-Policy that allows no script and no network: styles and images
+are inline.
+
+Library entry points (the CLI wires them into `python -m autograder grade`):
+
+- `write_feedback(results, out_dir)`: `<name>.html` and `<name>.md` per submission;
+- `write_nbgrader_feedback(results, course_root)`: the same page where nbgrader's
+  `release_feedback` takes it from (`feedback/<student>/<assignment>/<notebook>.html`).
+
+`results` are `autograder.grade.Result` objects or their `to_dict()` form (the JSON that
+`grade --json` writes), so pages can be rebuilt from a results file.
+"""
+
+import ast
+import base64
+import datetime
+import functools
+import hashlib
+import io
+import json
+import math
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import markupsafe
+
+from . import exercise
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Lengths past which untrusted text is cut: enough for any honest message, small enough
+# that a notebook cannot bloat or drown the page.
+MAX_NAME = 120
+MAX_MESSAGE = 800
+MAX_MESSAGES_PER_CHECK = 12
+MAX_EPOCHS_DRAWN = 1000  # a real run has at most epochs_limit (200); a forged history may have millions
+
+# Characters that do nothing visible but can disguise text: C0/C1 controls (tab and newline
+# kept), zero-width characters and bidirectional overrides ("Trojan Source" reordering).
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+STATUS_LABELS = {
+    "graded": "Graded",
+    "refused": "Refused: the file could not be graded",
+    "timed out": "Stopped at the time limit",
+    "crashed": "The run did not finish",
+    "grader error": "Grader error: your instructor will look at it",
+}
+
+
+# ---------------------------------------------------------------- untrusted text
+
+
+def clip(value, limit: int = MAX_MESSAGE) -> str:
+    """`value` as plain text without invisible characters, cut to `limit` characters with a note."""
+    text = _INVISIBLE.sub("", "" if value is None else str(value))
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit].rstrip()} … [{len(text) - limit} more characters cut]"
+
+
+def safe_name(submission: str) -> str:
+    """A file name for `submission`'s pages: letters, digits, `._-` only, never hidden or a path.
+
+    A name that had to change gets a short hash of the original, so that two submissions
+    never share a page (`a/b` and `a_b` both become `a_b`, with different hashes).
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", submission).strip("._-")[:80] or "submission"
+    if stem != submission:
+        stem += "-" + hashlib.sha256(submission.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return stem
+
+
+def page_names(results) -> dict[str, str]:
+    """{submission: file stem} for a batch, unique even on case-insensitive file systems."""
+    names = [as_dict(result)["submission"] for result in results]
+    stems = {name: safe_name(name) for name in names}
+    lowered = [stem.lower() for stem in stems.values()]
+    return {
+        name: stem if lowered.count(stem.lower()) == 1 or stem != name
+        else f"{stem}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+        for name, stem in stems.items()
+    }
+
+
+def as_dict(result) -> dict:
+    """A result as the JSON shape of `Result.to_dict()`, whichever form it came in."""
+    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    data["submission"] = str(data.get("submission", ""))
+    return data
+
+
+def load_results(path: Path) -> list[dict]:
+    """The results a `grade --json OUT` run wrote."""
+    return json.loads(Path(path).read_text())
+
+
+def _points(value) -> str:
+    """Points as the lesson writes them: 2, 0.5."""
+    number = _finite(value)
+    return "?" if number is None else f"{number:g}"
+
+
+# ---------------------------------------------------------------- the training run
+
+
+def _finite(value):
+    """`value` as a float if it is a finite real number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _bounded_int(value, low, high, default):
+    return value if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else default
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """A run's curves and the marks the plot draws, from validated numbers only.
+
+    Epochs are numbered from 1, as Keras prints them. A value that is not a finite number
+    is kept as None: its epoch counts, but nothing is drawn for it.
+    """
+
+    loss: tuple
+    val_loss: tuple
+    epochs_limit: int
+    patience: int
+    checkpoint_val_loss: float | None
+    notes: tuple = ()  # what was left out of the history, in words
+
+    @property
+    def epochs(self) -> int:
+        return len(self.val_loss)
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The first epoch with the lowest validation loss (EarlyStopping's and ModelCheckpoint's "best")."""
+        finite = [(value, epoch) for epoch, value in enumerate(self.val_loss, start=1) if value is not None]
+        return min(finite)[1] if finite else None
+
+    @property
+    def best_val_loss(self) -> float | None:
+        return self.val_loss[self.best_epoch - 1] if self.best_epoch else None
+
+    @property
+    def stopped_epoch(self) -> int | None:
+        """The last epoch, when training ended before the limit; None if it never stopped early."""
+        return self.epochs if 0 < self.epochs < self.epochs_limit else None
+
+    @property
+    def waited(self) -> int | None:
+        """Epochs trained after the best one before stopping: the patience window's length."""
+        if self.stopped_epoch is None or self.best_epoch is None:
+            return None
+        return self.stopped_epoch - self.best_epoch
+
+
+def _series(values, name, notes):
+    if not isinstance(values, list):
+        if values is not None:
+            notes.append(f"{name} is not a list of numbers, so it is not drawn.")
+        return ()
+    if len(values) > MAX_EPOCHS_DRAWN:
+        notes.append(f"{name} has {len(values)} values; only the first {MAX_EPOCHS_DRAWN} are drawn.")
+        values = values[:MAX_EPOCHS_DRAWN]
+    numbers = tuple(map(_finite, values))
+    if skipped := sum(number is None for number in numbers):
+        notes.append(f"{name} has {skipped} value{'s' * (skipped != 1)} that {'are not finite numbers' if skipped != 1 else 'is not a finite number'}, "
+                     "left out of the plot.")
+    return numbers
+
+
+def read_training(training) -> TrainingRun:
+    """Validate a result's `training` (the student's history is untrusted) into a TrainingRun."""
+    training = training if isinstance(training, dict) else {}
+    notes = []
+    loss = _series(training.get("loss"), "loss", notes)
+    val_loss = _series(training.get("val_loss"), "val_loss", notes)
+    return TrainingRun(
+        loss=loss,
+        val_loss=val_loss,
+        epochs_limit=_bounded_int(training.get("epochs_limit"), 1, 100_000, exercise.EPOCHS),
+        patience=_bounded_int(training.get("patience"), 0, 100_000, exercise.PATIENCE),
+        checkpoint_val_loss=_finite(training.get("checkpoint_val_loss")),
+        notes=tuple(notes),
+    )
+
+
+def describe(run: TrainingRun) -> list[str]:
+    """The plot's marks in sentences: the figure's caption and alt text, and the Markdown page."""
+    facts = []
+    if run.best_epoch is None:
+        facts.append("The run exported no validation losses (no `history` from model.fit), so there is no curve to draw.")
+    else:
+        facts.append(f"Lowest validation loss: {run.best_val_loss:.4f}, at epoch {run.best_epoch}.")
+    if run.stopped_epoch is not None and run.best_epoch is not None:
+        after = (f"epoch {run.stopped_epoch}" if run.waited == 1
+                 else f"epochs {run.best_epoch + 1}–{run.stopped_epoch}")
+        window = f"the patience window, {after}, had no improvement" if run.waited else "no epoch came after the best one"
+        facts.append(f"Training stopped after epoch {run.stopped_epoch} of at most {run.epochs_limit}, "
+                     f"{run.waited} epoch{'s' * (run.waited != 1)} after the best one: {window}.")
+        if run.waited != run.patience:
+            facts.append(f"EarlyStopping with patience={run.patience} stops {run.patience} epochs after the best epoch, "
+                         f"which would be after epoch {run.best_epoch + run.patience}.")
+    elif run.epochs >= run.epochs_limit:
+        facts.append(f"Training never stopped early: it ran {run.epochs} epochs, up to the {run.epochs_limit}-epoch limit.")
+    if run.checkpoint_val_loss is not None:
+        facts.append(f"The saved checkpoint ({exercise.CHECKPOINT}), measured by the grader, "
+                     f"gives validation loss {run.checkpoint_val_loss:.4f}.")
+    else:
+        facts.append(f"No checkpoint file: the grader found no usable {exercise.CHECKPOINT} to measure.")
+    return facts + list(run.notes)
+
+
+# Okabe–Ito colours (distinguishable with colour-blindness); every mark also differs by
+# line style or marker and is named in the legend, so colour is never the only cue.
+_TRAIN, _VAL, _BEST, _CHECKPOINT, _STOP = "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#222222"
+
+
+def plot_png(run: TrainingRun) -> bytes | None:
+    """The run's loss curves and marks as a PNG, or None when there is nothing to draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    if run.best_epoch is None:
+        return None
+    figure = Figure(figsize=(8, 4.6), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)  # Agg: rendering needs no display and no pyplot state
+    axes = figure.add_subplot()
+
+    def curve(values, **style):
+        epochs = range(1, len(values) + 1)
+        axes.plot(epochs, [math.nan if v is None else v for v in values], lw=1.8, ms=3.5, **style)
+
+    if run.best_epoch < (run.stopped_epoch or 0):
+        axes.axvspan(run.best_epoch, run.stopped_epoch, color="#9a9a9a", alpha=0.18, lw=0,
+                     label=f"patience window: {run.waited} epoch{'s' * (run.waited != 1)} without improvement")
+    if any(v is not None for v in run.loss):
+        curve(run.loss, color=_TRAIN, marker="o", label="training loss")
+    curve(run.val_loss, color=_VAL, marker="s", ls="--", label="validation loss")
+    axes.plot([run.best_epoch], [run.best_val_loss], ls="none", marker="*", ms=16, color=_BEST,
+              markeredgecolor="black", zorder=5, label=f"lowest validation loss: epoch {run.best_epoch}")
+    if run.stopped_epoch is not None:
+        axes.axvline(run.stopped_epoch, color=_STOP, ls=(0, (5, 3)), lw=1.4,
+                     label=f"training stopped after epoch {run.stopped_epoch}")
+    if run.checkpoint_val_loss is not None:
+        axes.axhline(run.checkpoint_val_loss, color=_CHECKPOINT, ls=":", lw=2.2,
+                     label=f"saved checkpoint, measured by the grader: {run.checkpoint_val_loss:.4f}")
+    else:  # said in the legend, where the checkpoint's line would be named
+        axes.plot([], [], ls="none", marker="x", mew=2, color=_CHECKPOINT,
+                  label="no checkpoint file: nothing for the grader to measure")
+
+    last = max(run.epochs, len(run.loss))
+    if last < run.epochs_limit:
+        # A line at epoch 200 would squash a 14-epoch run into the left edge: name it above
+        # the plot instead, where it can never hide a curve.
+        axes.set_xlim(0.5, last + 1.5)
+        axes.set_title(f"epoch limit {run.epochs_limit}: {run.epochs_limit - last} epochs beyond this chart →",
+                       loc="right", fontsize=9.5, color="#333333")
+    else:
+        axes.axvline(run.epochs_limit, color="#444444", lw=1.4, label=f"{run.epochs_limit}-epoch limit")
+        axes.set_title(f"never stopped early: ran {run.epochs} epochs, up to the limit", loc="right",
+                       fontsize=9.5, color="#8a1c1c", fontweight="bold")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch (numbered from 1, as Keras prints it)")
+    axes.set_ylabel("loss")
+    axes.set_title("Loss per epoch", loc="left", fontsize=11)
+    axes.grid(alpha=0.3)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=9)
+    out = io.BytesIO()
+    figure.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
+
+
+def plot_data_uri(run: TrainingRun) -> str | None:
+    png = plot_png(run)
+    return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# ---------------------------------------------------------------- checks
+
+
+@functools.cache
+def expectation(check: str) -> str | None:
+    """What check `check` wants, in the lesson's words: its module docstring's first line.
+
+    The same sentence a passed check shows; nothing else of the hidden module is read out.
+    """
+    if check not in exercise.checks():  # a name from the results file, never a path
+        return None
+    doc = ast.get_docstring(ast.parse((exercise.CHECKS_DIR / f"test_{check}.py").read_text())) or ""
+    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    return line.removeprefix(f"{check}:").strip() or None
+
+
+def messages(output) -> list[str]:
+    """A failed check's messages: its `- ` lines, a line without the dash continuing the one before."""
+    found = []
+    for line in clip(output, MAX_MESSAGE * MAX_MESSAGES_PER_CHECK).splitlines():
+        if line.startswith("- ") or not found:
+            found.append(line.removeprefix("- ").strip())
+        else:
+            found[-1] += " " + line.strip()
+    shown = [clip(message) for message in found if message]
+    if len(shown) > MAX_MESSAGES_PER_CHECK:
+        shown = shown[:MAX_MESSAGES_PER_CHECK] + [f"… and {len(shown) - MAX_MESSAGES_PER_CHECK} more messages."]
+    return shown
+
+
+def check_view(test: dict, run_message: str | None) -> dict:
+    """One check as the page shows it."""
+    test = test if isinstance(test, dict) else {}
+    name = clip(test.get("name"), 80)
+    passed = test.get("status") == "passed"
+    found = [] if passed else messages(test.get("output"))
+    # A refused or crashed file fails every check with the run's own message: say it once, at the top.
+    same_as_run = bool(run_message) and found == [clip(run_message)]
+    return {
+        "name": name,
+        "anchor": "check-" + re.sub(r"[^a-z0-9_-]", "-", name.lower()),
+        "passed": passed,
+        "score": _points(test.get("score")),
+        "max_score": _points(test.get("max_score")),
+        "expected": expectation(name) or (clip(test.get("output")) if passed else None),
+        "messages": [] if same_as_run else found,
+        "not_checked": same_as_run,
+    }
+
+
+# ---------------------------------------------------------------- pages
+
+
+def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT) -> dict:
+    """Everything a feedback page shows, cleaned: what both templates render."""
+    data = as_dict(result)
+    message = clip(data.get("message")) or None
+    checks = [check_view(test, data.get("message")) for test in data.get("tests") or []]
+    run = read_training(data.get("training"))
+    status = data.get("status")
+    return {
+        "assignment": clip(assignment, 80),
+        "name": clip(data["submission"], MAX_NAME),
+        "score": _points(data.get("score")),
+        "max_score": _points(data.get("max_score")),
+        "status": STATUS_LABELS.get(status, clip(status, 40)),
+        "graded": status == "graded",
+        "message": message,
+        "checks": checks,
+        "passed": sum(check["passed"] for check in checks),
+        "facts": (["The notebook was refused before it ran, so there is no training run to show."]
+                  if status == "refused" else describe(run)),
+        "plot": plot_data_uri(run),
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# Markdown that could become markup: raw HTML and entities (as `&lt;` etc.), links and images
+# (brackets), emphasis, code and strike-through. Other punctuation only means something at
+# the start of a line (headings, lists, quotes), so only a value's first character is escaped.
+_MARKDOWN_INLINE = re.compile(r"([\\`*\[\]~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+_MARKDOWN_LINE_START = re.compile(r"^(\d+)(?=[.)])|^([#>+=|-])")
+
+
+def markdown_text(value) -> str:
+    """`value` as inert Markdown: one line, HTML as entities, markup characters backslashed."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MARKDOWN_INLINE.sub(r"\\\1", text)
+    return _MARKDOWN_LINE_START.sub(lambda m: m[1] + "\\" if m[1] else "\\" + m[2], text)
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
+
+
+def code_spans(value) -> markupsafe.Markup:
+    """Escaped text in which the checks' `name` quotes show as code: escape first, then mark up."""
+    return markupsafe.Markup(_CODE_SPAN.sub(r"<code>\1</code>", str(markupsafe.escape(value))))
+
+
+@functools.cache
+def html_templates() -> jinja2.Environment:
+    # Autoescape everywhere: no value reaches the page as markup.
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    environment.filters["code_spans"] = code_spans
+    return environment
+
+
+@functools.cache
+def markdown_templates() -> jinja2.Environment:
+    # finalize escapes every {{ value }}, so a template cannot forget to.
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              finalize=markdown_text)
+
+
+def render_html(result, *, assignment: str = exercise.ASSIGNMENT) -> str:
+    """A student's feedback page: self-contained HTML (inline style and plot, no script, no network)."""
+    return html_templates().get_template("feedback.html.j2").render(feedback_view(result, assignment=assignment))
+
+
+def render_markdown(result, *, assignment: str = exercise.ASSIGNMENT) -> str:
+    """The same feedback as Markdown, for platforms that take text (the plot's marks as sentences)."""
+    return markdown_templates().get_template("feedback.md.j2").render(feedback_view(result, assignment=assignment))
+
+
+# ---------------------------------------------------------------- writers
+
+
+def _write(path: Path, text: str):
+    from .grade import write_atomically
+
+    write_atomically(path, text)
+
+
+def write_feedback(results, out_dir: Path, *, assignment: str = exercise.ASSIGNMENT) -> dict[str, Path]:
+    """Write `<name>.html` and `<name>.md` in `out_dir` for each result; {submission: html path}."""
+    out_dir = Path(out_dir)
+    names = page_names(results)
+    written = {}
+    for result in results:
+        data = as_dict(result)
+        stem = names[data["submission"]]
+        _write(out_dir / f"{stem}.html", render_html(data, assignment=assignment))
+        _write(out_dir / f"{stem}.md", render_markdown(data, assignment=assignment))
+        written[data["submission"]] = out_dir / f"{stem}.html"
+    return written
+
+
+@dataclass(frozen=True)
+class NbgraderFeedback:
+    """What `write_nbgrader_feedback` did: pages written, and submissions left out with why."""
+
+    written: dict  # student id -> feedback page
+    skipped: dict  # submission name -> reason
+
+
+# Files nbgrader's release_feedback reads next to each page: when the student submitted, and
+# the secret their `fetch_feedback` hashes to find the page. `nbgrader collect` puts both in
+# submitted/<student>/<assignment>/; nbgrader's own generate_feedback copies them along.
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def _nbgrader_problem(student: str, submitted: Path, course_root: Path) -> str | None:
+    """Why `student`'s feedback cannot go in nbgrader's layout, or None."""
+    if student in ("", ".", "..") or "/" in student or "\\" in student or "\x00" in student:
+        return "its name is not an nbgrader student id (it was not found as submitted/<student>/...)"
+    if not submitted.is_dir():
+        return f"there is no {submitted.relative_to(course_root).as_posix()} folder"
+    for name in NBGRADER_FILES:
+        path = submitted / name
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 4096:
+            # release_feedback stops at the first page without these files, for every student.
+            return f"{path.relative_to(course_root).as_posix()} is missing (submit with nbgrader, then run nbgrader collect)"
+    return None
+
+
+def write_nbgrader_feedback(results, course_root: Path, assignment: str = exercise.ASSIGNMENT, *,
+                            notebook: str | None = None) -> NbgraderFeedback:
+    """Put each nbgrader student's page in `course_root/feedback/<student>/<assignment>/<notebook>.html`.
+
+    That is what `nbgrader generate_feedback` would produce and what `nbgrader
+    release_feedback` hands out: it copies every `*.html` of that folder to the exchange under
+    a hash of `submission_secret.txt` and the notebook's name, which is how the student's
+    `nbgrader fetch_feedback` finds it. So the page is named after the submitted notebook
+    (`callbacks.html`), and the two files in NBGRADER_FILES come along from `submitted/`.
+    Submissions that did not come through nbgrader's `submitted/` layout are skipped.
+    """
+    course_root = Path(course_root).resolve()
+    notebook = notebook or exercise.RELEASE_NOTEBOOK.stem
+    feedback_root = course_root / "feedback"
+    written, skipped = {}, {}
+    for result in results:
+        data = as_dict(result)
+        student = data["submission"]
+        submitted = course_root / "submitted" / student / assignment
+        if problem := _nbgrader_problem(student, submitted, course_root):
+            skipped[student] = problem
+            continue
+        folder = feedback_root / student / assignment
+        for part in (feedback_root, feedback_root / student, folder):
+            if part.is_symlink():
+                raise RuntimeError(f"{part} is a symbolic link; refusing to write feedback through it.")
+        _write(folder / f"{notebook}.html", render_html(data, assignment=assignment))
+        for name in NBGRADER_FILES:
+            shutil.copyfile(submitted / name, folder / name)
+        written[student] = folder / f"{notebook}.html"
+    return NbgraderFeedback(written, skipped)

@@ -1,0 +1,424 @@
+"""Feedback pages and the class report, as students and instructors see them (autograder/feedback.py,
+autograder/class_report.py).
+
+The browser tests open the pages in headless Chromium (Debian's package, installed by `make
+setup`) and read what is on the screen: the rendered DOM, and the pixels of a screenshot.
+"""
+
+import base64
+import copy
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image
+
+from autograder import class_report, exercise, feedback
+from autograder.grade import Result
+from autograder.verify import CheckResult
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium; `make setup` does)")
+
+# A real run of the solution (its validation losses as Keras recorded them): 14 epochs, the
+# lowest val_loss at epoch 9, EarlyStopping(patience=5) stopping after epoch 14.
+VAL_LOSS = [1.3245, 0.6665, 0.4077, 0.3207, 0.2857, 0.2673, 0.2643, 0.2657, 0.2445, 0.2538, 0.2545, 0.2564, 0.2589, 0.2598]
+LOSS = [1.8785, 0.8264, 0.4610, 0.2105, 0.1263, 0.0777, 0.0612, 0.0424, 0.0321, 0.0207, 0.0166, 0.0135, 0.0103, 0.0086]
+KNOWN_RUN = {"loss": LOSS, "val_loss": VAL_LOSS, "checkpoint_val_loss": 0.2445, "epochs_limit": 200, "patience": 5}
+
+# What a submission could put in its name, outputs or variables to get markup into a page.
+INJECTIONS = [
+    "<script>document.body.setAttribute('data-pwned', 'script')</script>",
+    "<img src=x onerror=\"document.body.setAttribute('data-pwned', 'img')\">",
+    "<a href=\"javascript:alert(1)\">click</a>",
+    "<style>body { display: none }</style>",
+    "</li></ul><iframe src=\"https://example.com\"></iframe>",
+]
+PAYLOAD = "".join(INJECTIONS)
+
+
+def checks(failed=(), message="- {name} went wrong: do the right thing instead."):
+    """Every check of the exercise, passed but for those in `failed`."""
+    return [
+        CheckResult(name, 0.0, points, "failed", message.replace("{name}", name)) if name in failed
+        else CheckResult(name, points, points, "passed", f"{name}: passed")
+        for name, points in exercise.checks().items()
+    ]
+
+
+def result(name="alice", *, failed=(), status="graded", message=None, training=KNOWN_RUN, seconds=8.0, output=None):
+    tests = checks(failed, **({"message": output} if output else {}))
+    score = sum(test.score for test in tests)
+    return Result(name, score, sum(exercise.checks().values()), tests, status, message, seconds, copy.deepcopy(training))
+
+
+def injected():
+    """A submission that puts markup and script everywhere it can reach."""
+    return result(f"mallory{PAYLOAD}", failed=("early_stopping", "stopped_early"), message=f"Cell 3 raised ValueError: {PAYLOAD}",
+                  output="- early_stopping must watch the validation loss (monitor=\"val_loss\"); it watches '" + PAYLOAD + "'.")
+
+
+def class_results():
+    """A small class: full marks, one failure, each kind of trouble, and an injection."""
+    return [
+        result("alice"),
+        result("bob", failed=("stopped_early",)),
+        result("carol", status="timed out", seconds=180.0, failed=tuple(exercise.checks()), training={},
+               message="The notebook did not finish within 180 s, so it was stopped; only what ran before counts."),
+        result("dave", status="refused", seconds=0.0, failed=tuple(exercise.checks()), training={},
+               message="callbacks.ipynb is not a notebook: it is not valid JSON.",
+               output="- callbacks.ipynb is not a notebook: it is not valid JSON."),
+        result("erin", failed=("stopped_early",),
+               output="- history's val_loss at epoch 1 is 0.9000, which this exercise's training does not produce: keep the setup."),
+        injected(),
+    ]
+
+
+# ---------------------------------------------------------------- the run's marks
+
+
+def test_known_run_marks_best_and_stop_epochs():
+    """For 14 epochs with the lowest val_loss at epoch 9, are the marks epochs 9 and 14, numbered from 1?"""
+    run = feedback.read_training(KNOWN_RUN)
+    assert (run.best_epoch, run.stopped_epoch, run.waited) == (9, 14, 5)
+    facts = " ".join(feedback.describe(run))
+    assert "0.2445, at epoch 9" in facts
+    assert "stopped after epoch 14 of at most 200" in facts
+    assert "epochs 10–14" in facts
+    assert "measured by the grader, gives validation loss 0.2445" in facts
+
+
+def test_first_of_equal_lowest_losses_is_the_best_epoch():
+    """When two epochs tie for the lowest val_loss, is the first one the best, as in Keras?"""
+    assert feedback.read_training({"val_loss": [0.5, 0.3, 0.4, 0.3, 0.6]}).best_epoch == 2
+
+
+def test_run_to_the_limit_says_it_never_stopped_early():
+    """Does a 200-epoch run show no stop epoch, say it never stopped early, and still draw?"""
+    run = feedback.read_training({**KNOWN_RUN, "loss": [1.0] * 200, "val_loss": [1 / (1 + i) for i in range(200)]})
+    assert run.stopped_epoch is None
+    assert any("never stopped early" in fact for fact in feedback.describe(run))
+    assert feedback.plot_png(run).startswith(b"\x89PNG")
+
+
+def test_missing_checkpoint_is_said_plainly():
+    """Without a checkpoint, do the facts say there is no checkpoint file?"""
+    run = feedback.read_training({**KNOWN_RUN, "checkpoint_val_loss": None})
+    assert any(fact.startswith("No checkpoint file") for fact in feedback.describe(run))
+
+
+def test_patience_other_than_the_lessons_is_explained():
+    """When training stopped 3 epochs after the best, do the facts say where patience=5 would stop?"""
+    run = feedback.read_training({**KNOWN_RUN, "val_loss": VAL_LOSS[:12], "loss": LOSS[:12]})
+    assert run.waited == 3
+    assert any("would be after epoch 14" in fact for fact in feedback.describe(run))
+
+
+def test_untrusted_history_is_validated_before_plotting():
+    """Do non-numbers, NaN, infinities, booleans, a huge history and wrong types draw nothing bad?"""
+    forged = {"loss": ["1", None, float("nan"), True, 0.5], "val_loss": [float("inf"), 0.4, 0.3] + [0.35] * 5000,
+              "checkpoint_val_loss": "0.1", "epochs_limit": "200", "patience": -3}
+    run = feedback.read_training(forged)
+    assert run.loss == (None, None, None, None, 0.5)
+    assert len(run.val_loss) == feedback.MAX_EPOCHS_DRAWN and run.val_loss[0] is None
+    assert (run.epochs_limit, run.patience, run.checkpoint_val_loss) == (200, 5, None)
+    assert run.best_epoch == 3
+    assert feedback.plot_png(run).startswith(b"\x89PNG")
+    assert feedback.read_training({"val_loss": {"a": 1}, "loss": "x"}).epochs == 0
+    assert feedback.read_training(None).best_epoch is None
+
+
+def test_no_history_gives_no_plot_but_says_why():
+    """With no exported history, is there no image, and a sentence instead?"""
+    run = feedback.read_training({})
+    assert feedback.plot_png(run) is None
+    assert "no curve to draw" in feedback.describe(run)[0]
+
+
+# ---------------------------------------------------------------- pages as text
+
+
+def test_every_check_appears_with_status_and_points():
+    """Does the page list each check of the exercise, with passed/failed in words and its points?"""
+    soup = BeautifulSoup(feedback.render_html(result(failed=("stopped_early",))), "html.parser")
+    shown = {a["data-check"]: a for a in soup.select("article.check")}
+    assert list(shown) == list(exercise.checks())
+    for name, points in exercise.checks().items():
+        status = "failed" if name == "stopped_early" else "passed"
+        assert shown[name]["data-status"] == status
+        assert status.upper() in shown[name].get_text()
+        assert f"/ {points:g} points" in shown[name].get_text()
+    assert "stopped_early went wrong: do the right thing instead." in shown["stopped_early"].get_text()
+
+
+def test_page_shows_no_hidden_check_internals():
+    """Is nothing of the hidden checks on the page but their one-line purpose and messages?"""
+    html = feedback.render_html(result(failed=tuple(exercise.checks())))
+    for secret in ("def test_", "import ", "same_loss", "REL_TOL", "rel_tol", "reference.json", "canonical"):
+        assert secret not in html
+
+
+def test_pages_forbid_scripts_and_network():
+    """Do both pages carry a CSP that allows no script and no remote resource, and contain no script?"""
+    pages = [feedback.render_html(injected()),
+             class_report.render_class_report(class_results(), report_dir=Path("/r"), feedback_dir=Path("/r/f"), grading_seconds=1)]
+    for html in pages:
+        soup = BeautifulSoup(html, "html.parser")
+        csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
+        assert "default-src 'none'" in csp and "img-src data:" in csp and "script-src" not in csp
+        assert not soup.find_all(["script", "iframe", "link", "object", "embed"])
+        assert all(img["src"].startswith("data:image/png;base64,") for img in soup.find_all("img"))
+
+
+def test_long_student_text_is_cut():
+    """Is a megabyte of student text cut to a short, marked excerpt?"""
+    huge = result(message="x" * 1_000_000, output="- " + "y" * 1_000_000, failed=("early_stopping",))
+    html = feedback.render_html(huge)
+    assert len(html) < 200_000
+    assert "more characters cut" in html
+
+
+def test_invisible_and_reordering_characters_are_removed():
+    """Are control, zero-width and bidirectional-override characters dropped from student text?"""
+    assert feedback.clip("a\u202eb\u200bc\x1bd\x00e\nf") == "abcde\nf"
+
+
+def test_markdown_feedback_is_inert_text():
+    """Does the Markdown page hold the same checks, with no live HTML or links from the student?"""
+    markdown = feedback.render_markdown(injected())
+    assert "<script" not in markdown and "<img" not in markdown and "<iframe" not in markdown
+    assert "&lt;script&gt;" in markdown
+    assert "](" not in markdown.replace("\\](", "")  # every student bracket is escaped
+    for name in exercise.checks():
+        assert name in markdown
+    assert "✗ FAILED: stopped_early" in markdown
+    assert "Lowest validation loss: 0.2445, at epoch 9." in markdown
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/abs/path", ".hidden", "", "a/b", "con.txt\x00", "..", "é名"])
+def test_page_names_stay_in_the_folder(name, tmp_path):
+    """Does any submission name give a plain file name inside the output folder?"""
+    stem = feedback.safe_name(name)
+    assert stem and "/" not in stem and not stem.startswith(".") and len(stem) <= 90
+    written = feedback.write_feedback([result(name)], tmp_path / "out")
+    assert written[name].parent == tmp_path / "out"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{stem}.html", f"{stem}.md"]
+
+
+def test_names_differing_in_case_or_punctuation_get_their_own_pages():
+    """Do `a/b` and `a_b`, or `Ann` and `ann`, never share a page (even on a case-insensitive disk)?"""
+    names = feedback.page_names([result("a/b"), result("a_b"), result("Ann"), result("ann")])
+    assert len({stem.lower() for stem in names.values()}) == 4
+
+
+def test_feedback_accepts_results_or_their_json(tmp_path):
+    """Do a Result and its to_dict() form give the same page?"""
+    one = result(failed=("early_stopping",))
+    strip = lambda html: html.split("Generated by")[0]  # noqa: E731
+    assert strip(feedback.render_html(one)) == strip(feedback.render_html(one.to_dict()))
+
+
+# ---------------------------------------------------------------- class report as data
+
+
+def test_submissions_needing_a_person_are_flagged_with_reasons():
+    """Are timeouts, refused files and forged evidence flagged, and an honest failure not?"""
+    reasons = {r.submission: class_report.attention(r) for r in class_results()}
+    assert reasons["alice"] == [] and reasons["bob"] == []
+    assert reasons["carol"][0].startswith("timed out")
+    assert reasons["dave"] == ["refused file: callbacks.ipynb is not a notebook: it is not valid JSON."]
+    assert reasons["erin"] == ["suspected tampering: history's losses are not those of this exercise's training (stopped_early)"]
+
+
+def test_common_failures_count_students_once_and_merge_numbers():
+    """Are messages differing only in numbers one entry, counted once per student?"""
+    out = "- Training ran {n} epochs, but EarlyStopping must stop after epoch {m}.\n- Training ran {n} epochs, but EarlyStopping must stop after epoch {m}."
+    results = [result(f"s{n}", failed=("stopped_early",), output=out.format(n=n, m=n + 2)) for n in (10, 11, 11)]
+    (top,) = class_report.common_failures(results)
+    assert top["count"] == 3 and top["varies"] and top["checks"] == ["stopped_early"]
+    assert top["message"] == "Training ran 11 epochs, but EarlyStopping must stop after epoch 13."
+
+
+def test_distribution_and_pass_rates_add_up():
+    """Does the distribution count every submission and each check's pass rate match the results?"""
+    results = class_results()
+    assert sum(b["count"] for b in class_report.score_distribution(results)) == len(results)
+    rates = {row["name"]: row for row in class_report.check_pass_rates(results)}
+    assert list(rates) == list(exercise.checks())
+    assert rates["stopped_early"]["passed"] == 1  # only alice
+    assert rates["early_stopping"]["passed"] == 3  # alice, bob, erin
+
+
+# ---------------------------------------------------------------- nbgrader's layout
+
+
+def nbgrader_submission(course, student, *, secret=True):
+    folder = course / "submitted" / student / exercise.ASSIGNMENT
+    folder.mkdir(parents=True)
+    (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
+    if secret:
+        (folder / "submission_secret.txt").write_text("s3cret")
+
+
+def test_nbgrader_feedback_goes_where_release_feedback_reads_it(tmp_path):
+    """Is each page written as feedback/<student>/callbacks/callbacks.html with nbgrader's two files, and
+    are submissions that release_feedback would choke on left out, with a reason?"""
+    nbgrader_submission(tmp_path, "alice")
+    nbgrader_submission(tmp_path, "bob", secret=False)
+    done = feedback.write_nbgrader_feedback([result("alice"), result("bob"), result("x/y.ipynb")], tmp_path)
+    folder = tmp_path / "feedback" / "alice" / "callbacks"
+    assert done.written == {"alice": folder / "callbacks.html"}
+    assert sorted(p.name for p in folder.iterdir()) == ["callbacks.html", "submission_secret.txt", "timestamp.txt"]
+    assert (folder / "submission_secret.txt").read_text() == "s3cret"
+    assert "submission_secret.txt is missing" in done.skipped["bob"]
+    assert "not an nbgrader student id" in done.skipped["x/y.ipynb"]
+    assert not (tmp_path / "feedback" / "bob").exists()
+
+
+@pytest.mark.slow
+def test_student_fetches_the_page_through_nbgrader(tmp_path):
+    """Through nbgrader's own exchange (submit, collect, release_feedback, fetch_feedback), does the
+    student end up with this page?"""
+    from conftest import BIN
+
+    course, student_home, exchange = tmp_path / "course", tmp_path / "student", tmp_path / "exchange"
+    for folder in (course, student_home, exchange / "keras-callbacks" / "inbound", exchange / "keras-callbacks" / "outbound"):
+        folder.mkdir(parents=True)
+    config = (f'c = get_config()\nc.CourseDirectory.course_id = "keras-callbacks"\nc.CourseDirectory.root = r"{course}"\n'
+              f'c.Exchange.root = r"{exchange}"\nc.Exchange.cache = r"{tmp_path / "cache"}"\n')
+    for folder in (course, student_home):
+        (folder / "nbgrader_config.py").write_text(config)
+    shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, exchange / "keras-callbacks" / "outbound" / exercise.ASSIGNMENT)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("NBGRADER_COURSE_ROOT", None)
+
+    def nbgrader(where, *args):
+        return subprocess.run([str(BIN / "nbgrader"), *args, exercise.ASSIGNMENT], cwd=where, env=env,
+                              capture_output=True, text=True, check=True)
+
+    nbgrader(student_home, "fetch_assignment")
+    nbgrader(student_home, "submit")
+    nbgrader(course, "collect")
+    (student,) = [p.name for p in (course / "submitted").iterdir()]
+    done = feedback.write_nbgrader_feedback([result(student, failed=("stopped_early",))], course)
+    assert list(done.written) == [student]
+    nbgrader(course, "release_feedback")
+    nbgrader(student_home, "fetch_feedback")
+    (fetched,) = (student_home / exercise.ASSIGNMENT / "feedback").glob("*/callbacks.html")
+    assert fetched.read_text() == done.written[student].read_text()
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium, offline and without first-run chatter; one profile folder per call."""
+    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+               f"--user-data-dir={profile}", *args, url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+def rendered_dom(path: Path, tmp_path: Path) -> BeautifulSoup:
+    """The page's DOM after Chromium loaded it (and would have run any script)."""
+    return BeautifulSoup(chromium(path.as_uri(), tmp_path / "dom-profile", "--dump-dom").stdout, "html.parser")
+
+
+def screenshot(path: Path, tmp_path: Path, out: Path, size=(1200, 1800)) -> Image.Image:
+    chromium(path.as_uri(), tmp_path / "shot-profile", f"--screenshot={out}", f"--window-size={size[0]},{size[1]}")
+    return Image.open(out).convert("RGB")
+
+
+def pixels_near(image: Image.Image, colour: str, tolerance=40) -> int:
+    """How many pixels of `image` have about the colour `colour` (#rrggbb)."""
+    target = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return sum(1 for pixel in image.getdata() if all(abs(a - b) <= tolerance for a, b in zip(pixel, target)))
+
+
+@needs_chromium
+def test_feedback_page_on_screen_shows_the_plot_marks_and_checks(tmp_path):
+    """Opened in Chromium, does the page show the run's plot with epoch 9 as best and 14 as the stop,
+    the limit and the checkpoint, and every check with its status?"""
+    page = feedback.write_feedback([result(failed=("stopped_early", "reload_val_loss"))], tmp_path / "out")["alice"]
+    dom = rendered_dom(page, tmp_path)
+    plot = dom.find("img", id="training-plot")
+    assert plot["src"].startswith("data:image/png;base64,")
+    assert Image.open(io.BytesIO(base64.b64decode(plot["src"].split(",", 1)[1]))).size[0] >= 900
+    facts = dom.find(id="training-facts").get_text(" ")
+    for mark in ("at epoch 9", "stopped after epoch 14", "epochs 10–14", "at most 200", "gives validation loss 0.2445"):
+        assert mark in facts and mark in plot["alt"]
+    statuses = {a["data-check"]: a.find(class_="badge").get_text(strip=True) for a in dom.select("article.check")}
+    assert statuses == {name: "✗ FAILED" if name in ("stopped_early", "reload_val_loss") else "✓ PASSED" for name in exercise.checks()}
+    assert dom.find(id="score").get_text(" ", strip=True) == "6 / 10 points"
+
+    # On screen, the plot is drawn: the validation curve's orange and the best epoch's green star.
+    shot = screenshot(page, tmp_path, tmp_path / "feedback.png")
+    assert pixels_near(shot, "#D55E00") > 500
+    assert pixels_near(shot, "#009E73", tolerance=25) > 50
+
+
+@needs_chromium
+def test_injected_markup_shows_as_text_and_runs_nothing(tmp_path):
+    """Does a submission with script and HTML in its name, messages and outputs show them as text,
+    with no element of its own in the page and nothing run?"""
+    page = feedback.write_feedback([injected()], tmp_path / "out")[injected().submission]
+    dom = rendered_dom(page, tmp_path)
+    assert dom.body.get("data-pwned") is None
+    assert not dom.find_all(["script", "iframe", "a"], href=lambda h: h and h.startswith("javascript"))
+    assert not dom.find_all(["script", "iframe"])
+    assert [img.get("id") for img in dom.find_all("img")] == ["training-plot"]
+    assert not dom.find_all(attrs={"onerror": True})
+    assert len(dom.find_all("style")) == 1  # ours
+    text = dom.get_text()
+    for injection in INJECTIONS:
+        assert injection in text  # visible, as typed
+    assert dom.title.get_text().startswith("Feedback: callbacks – mallory<script>")
+
+
+@needs_chromium
+def test_class_report_on_screen_links_trouble_to_feedback_pages(tmp_path):
+    """Opened in Chromium, does the report show the distribution, every check's pass rate, the common
+    failures and the grading time, and link each submission needing a person to its feedback page?"""
+    results = class_results()
+    pages = feedback.write_feedback(results, tmp_path / "report" / "feedback")
+    report = class_report.write_class_report(results, tmp_path / "report" / "index.html",
+                                             feedback_dir=tmp_path / "report" / "feedback", grading_seconds=75.5)
+    dom = rendered_dom(report, tmp_path)
+    assert dom.body.get("data-pwned") is None and not dom.find_all(["script", "iframe"])
+    flagged = {}
+    for row in dom.select("#attention tbody tr"):
+        link = row.find("a")
+        flagged[link.get_text()] = (report.parent / link["href"]).resolve()
+        assert row.find("ul").get_text().strip()
+    assert flagged == {name: pages[name].resolve() for name in ("carol", "dave", "erin")}
+    assert dom.find(id="attention-count").get_text() == "3"
+    rates = {row["data-check"]: row.get_text(" ", strip=True) for row in dom.select("#check-rates tbody tr")}
+    assert list(rates) == list(exercise.checks())
+    assert "1 of 6 (17%)" in rates["stopped_early"]
+    counts = [int(row.find_all("td")[1].get_text()) for row in dom.select("#distribution tbody tr")]
+    assert sum(counts) == len(results)
+    assert "1 min 16 s" in dom.find(id="grading-time").get_text()
+    assert "which this exercise's training does not produce" in dom.find(id="failures").get_text()
+    assert f"mallory{INJECTIONS[0]}" in dom.find(id="submissions").get_text()
+    for link in dom.select("#submissions a"):
+        assert (report.parent / link["href"]).is_file()
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_real_graded_run_plot_marks_its_own_epochs(tmp_path):
+    """For the solution notebook really graded, does its page mark the run's own best and stop epochs?"""
+    from autograder.grade import Submission, grade
+    from autograder.sandbox import check_available
+
+    (graded,) = grade([Submission("solution", exercise.SOURCE_NOTEBOOK)], jobs=1, sandbox=check_available() is None)
+    run = feedback.read_training(graded.training)
+    assert graded.score == graded.max_score and run.stopped_epoch is not None
+    dom = rendered_dom(feedback.write_feedback([graded], tmp_path)["solution"], tmp_path)
+    facts = dom.find(id="training-facts").get_text(" ")
+    assert f"at epoch {run.best_epoch}." in facts and f"stopped after epoch {run.stopped_epoch} " in facts
+    assert dom.find("img", id="training-plot") is not None
