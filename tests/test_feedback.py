@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
@@ -335,8 +336,8 @@ def screenshot(path: Path, tmp_path: Path, out: Path, size=(1200, 1800)) -> Imag
 
 def pixels_near(image: Image.Image, colour: str, tolerance=40) -> int:
     """How many pixels of `image` have about the colour `colour` (#rrggbb)."""
-    target = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
-    return sum(1 for pixel in image.getdata() if all(abs(a - b) <= tolerance for a, b in zip(pixel, target)))
+    target = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int((np.abs(np.asarray(image, dtype=int) - target) <= tolerance).all(axis=-1).sum())
 
 
 @needs_chromium
