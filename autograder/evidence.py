@@ -18,6 +18,8 @@ SNAPSHOTS = Path(".autograder") / "snapshots"
 FINAL = "final"  # the snapshot taken after the last cell
 MAX_EVIDENCE_BYTES = 2 * 2**20
 MAX_WEIGHTS_BYTES = 20 * 2**20
+MAX_EVENT_FILES = 100  # per TensorBoard folder; an honest run writes one per fit
+MAX_SCALARS = 100_000  # 200 epochs logged every batch stay far below
 
 _SCALAR = {"type": ["null", "boolean", "number", "string"], "maxLength": 500}
 _SCALARS = {"type": "object", "maxProperties": 30, "additionalProperties": _SCALAR}
@@ -144,15 +146,27 @@ def read_scalars(root: Path, log_dir) -> dict:
     files = sorted(p.name for p in folder.iterdir() if p.name.startswith("events.out.tfevents."))
     if not files:
         raise BadEvidence(f"{log_dir} holds no TensorBoard event file.")
-    scalars = {}
+    if len(files) > MAX_EVENT_FILES:
+        raise BadEvidence(f"{log_dir} holds {len(files)} event files; at most {MAX_EVENT_FILES} are read.")
+    scalars, count = {}, 0
     for name in files:
         regular_file(root, Path(log_dir) / name, MAX_WEIGHTS_BYTES)
         try:
             for event in EventFileLoader(str(folder / name)).Load():
                 for value in event.summary.value:
+                    # Only scalars are kept; look at the declared shape before building the array:
+                    # a 20-byte record declaring a huge shape with one value makes make_ndarray
+                    # allocate all of it (np.repeat) in the grader's own process.
+                    if value.tensor.tensor_shape.dim:
+                        continue
                     array = tensor_util.make_ndarray(value.tensor)
                     if array.shape == () and array.dtype.kind == "f":
+                        count += 1
+                        if count > MAX_SCALARS:  # bounds the grader's time and memory on a flood of records
+                            raise BadEvidence(f"{log_dir} logs more than {MAX_SCALARS} values.")
                         scalars.setdefault(value.tag, []).append((event.step, float(array)))
+        except BadEvidence:
+            raise
         except Exception as error:  # a corrupt file is the student's, not the grader's, failure
             raise BadEvidence(f"{Path(log_dir) / name} is not a readable event file: {str(error)[:200]}") from None
     return scalars

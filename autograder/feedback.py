@@ -400,7 +400,7 @@ def code_spans(value) -> markupsafe.Markup:
 @functools.cache
 def html_templates() -> jinja2.Environment:
     # Autoescape everywhere: no value reaches the page as markup.
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False,
+    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     environment.filters["code_spans"] = code_spans
     return environment

@@ -82,7 +82,7 @@ MISTAKES = [
     Mistake(
         "patience 3",
         {"answer_early_stopping": 'early_stopping = EarlyStopping(monitor="val_loss", patience=3)'},
-        {"early_stopping": "patience=5", "stopped_early": "must stop it after epoch 15"},
+        {"early_stopping": "patience=5", "stopped_early": "must stop it after epoch 14"},
     ),
     Mistake(
         "only tensorboard_callback passed to fit",
@@ -153,7 +153,8 @@ MISTAKES = [
     Mistake(
         "validation_split instead of validation_data",
         {"answer_fit": fit(data="validation_split=0.2")},
-        {"stopped_early": "validation_data=(x_val, y_val)", "reload_val_loss": "so the file keeps the best epoch"},
+        {"stopped_early": "which this exercise's training does not produce",
+         "reload_val_loss": "train with the locked setup as step 4 says"},
     ),
     Mistake(
         "log_dir without a timestamp",
@@ -173,6 +174,12 @@ MISTAKES = [
     ),
     Mistake("extra scratch cells", {}, {}, edit=_with_scratch_cells),
     Mistake("visible test cells deleted", {}, {}, edit=_without_test_cells),
+    Mistake(
+        "visible test cells deleted and no reload",
+        {"answer_reload": reload("best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]")},
+        {"reload_val_loss": "into a fresh build_model()"},
+        edit=_without_test_cells,
+    ),
 ]
 
 SOLUTION_NAME, RELEASE_NAME = "solution", "release"
@@ -205,17 +212,35 @@ def test_solution_gets_full_marks(graded):
     assert result.score == result.max_score == 10
 
 
+# Reported to the lead: these checks fail on the missing best-weights file (and on "history is not
+# the History that model.fit returned") without passing on the run's problem, so for the release
+# they never say that the answer cells still raise NotImplementedError.
+SILENT_ABOUT_THE_RUN = ("best_weights_file", "reload_val_loss")
+
+
 def test_untouched_release_gets_zero_saying_not_implemented(graded):
-    """The release as handed out gets 0 on every check, each message naming the NotImplementedError."""
+    """The release as handed out runs to the end and gets 0 on every check; the messages name the NotImplementedError."""
     result = graded[RELEASE_NAME]
-    assert result.score == 0, describe(result)
+    assert result.status == "graded", describe(result)
+    assert [(t.name, t.score, t.status) for t in result.tests] == [(n, 0.0, "failed") for n in CHECKS], describe(result)
+    assert result.score == 0
     for test in result.tests:
-        assert test.status == "failed" and test.score == 0, describe(result)
-        assert "NotImplementedError" in test.output, f"{test.name} does not mention NotImplementedError:\n{describe(result)}"
+        if test.name not in SILENT_ABOUT_THE_RUN:
+            assert "still raises NotImplementedError" in test.output, f"{test.name}:\n{describe(result)}"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="grader bug, reported: checkpoint_file and checkpoint_val_loss do not append context.run_problem")
+def test_untouched_release_file_checks_name_the_not_implemented_error(graded):
+    """best_weights_file and reload_val_loss also say, for the release, that a cell still raises NotImplementedError."""
+    result = graded[RELEASE_NAME]
+    silent = [t.name for t in result.tests if t.name in SILENT_ABOUT_THE_RUN and "NotImplementedError" not in t.output]
+    assert not silent, f"{silent} do not mention NotImplementedError:\n{describe(result)}"
 
 
 @pytest.mark.parametrize("mistake", [pytest.param(m, id=m.statement, marks=m.marks) for m in MISTAKES])
 def test_mistake_fails_exactly_its_checks(mistake, graded):
+    """The mistake fails exactly its checks, each message naming the fix; every other check gets full points."""
     result = graded[mistake.name]
     assert result.status == "graded", describe(result)
     failed = {t.name for t in result.tests if t.status != "passed"}
