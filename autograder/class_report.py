@@ -116,14 +116,14 @@ def common_failures(results, limit: int = TOP_FAILURES) -> list[dict]:
     wordings = collections.defaultdict(collections.Counter)
     checks = collections.defaultdict(dict)
     for data in map(as_dict, results):
-        seen = set()
+        seen = {}  # ordered, so that equal counts keep the order students met them
         for test in _failed_tests(data):
             for message in messages(test.get("output")):
                 key = _NUMBER.sub("#", message)
                 wordings[key][message] += 1
                 checks[key][clip(test.get("name"), 80)] = None
-                seen.add(key)
-        students.update(seen)
+                seen[key] = None
+        students.update(seen.keys())
     ranked = sorted(students.items(), key=lambda item: -item[1])[:limit]
     return [{"count": count, "message": wordings[key].most_common(1)[0][0],
              "varies": len(wordings[key]) > 1, "checks": list(checks[key])} for key, count in ranked]

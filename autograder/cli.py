@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from . import exercise
@@ -29,11 +30,13 @@ def _grade(args):
             bar.set_postfix(counts, refresh=False)
             bar.update()
 
+        started = time.monotonic()
         try:
             results = grade(submissions, jobs=args.jobs, sandbox=not args.no_sandbox,
                             limits=Limits(wall_seconds=args.timeout), progress=progress)
         except SandboxUnavailable as error:
             sys.exit(f"{error}\nInstall it with `make setup`, or pass --no-sandbox for notebooks you trust.")
+    grading_seconds = time.monotonic() - started
     write_atomically(Path(args.json), results_json(results))
     if args.csv:
         write_atomically(Path(args.csv), grade_sheet(results))
@@ -44,9 +47,27 @@ def _grade(args):
             record(results, args.gradebook)
         except LookupError as error:
             sys.exit(str(error))
+    feedback, report = _write_feedback(results, args, grading_seconds)
     print(table(results))
     print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else "")
           + (f", gradebook: {args.gradebook}" if args.gradebook else ""))
+    print(f"Feedback: {feedback}/<submission>.html (and .md); class report: {report}")
+
+
+def _write_feedback(results, args, grading_seconds):
+    """Feedback pages and the class report beside the results; nbgrader's feedback/ for a submitted/ folder."""
+    from .class_report import write_class_report
+    from .feedback import write_feedback, write_nbgrader_feedback
+
+    out = Path(args.json).parent
+    write_feedback(results, out / "feedback")
+    report = write_class_report(results, out / "class-report.html", feedback_dir=out / "feedback", grading_seconds=grading_seconds)
+    for path in map(Path, args.paths):
+        if path.is_dir() and path.resolve().name == "submitted":  # nbgrader's layout: the course is its parent
+            written = write_nbgrader_feedback(results, path.resolve().parent)
+            print(f"nbgrader feedback: {len(written.written)} page(s) in {path.resolve().parent / 'feedback'}"
+                  + (f"; none for {len(written.skipped)} without nbgrader's submission files" if written.skipped else ""))
+    return out / "feedback", report
 
 
 def _verify(args):

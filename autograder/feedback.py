@@ -183,8 +183,8 @@ def _series(values, name, notes):
         values = values[:MAX_EPOCHS_DRAWN]
     numbers = tuple(map(_finite, values))
     if skipped := sum(number is None for number in numbers):
-        notes.append(f"{name} has {skipped} value{'s' * (skipped != 1)} that {'are not finite numbers' if skipped != 1 else 'is not a finite number'}, "
-                     "left out of the plot.")
+        what = "values that are not finite numbers" if skipped != 1 else "value that is not a finite number"
+        notes.append(f"{name} has {skipped} {what}, left out of the plot.")
     return numbers
 
 
@@ -247,9 +247,11 @@ def plot_png(run: TrainingRun) -> bytes | None:
     FigureCanvasAgg(figure)  # Agg: rendering needs no display and no pyplot state
     axes = figure.add_subplot()
 
-    def curve(values, **style):
+    def curve(values, marker, **style):
         epochs = range(1, len(values) + 1)
-        axes.plot(epochs, [math.nan if v is None else v for v in values], lw=1.8, ms=3.5, **style)
+        # One marker per epoch helps to count a short run; on a long one they only blur the line.
+        axes.plot(epochs, [math.nan if v is None else v for v in values], lw=1.8, ms=3.5,
+                  marker=marker if len(values) <= 60 else None, **style)
 
     if run.best_epoch < (run.stopped_epoch or 0):
         axes.axvspan(run.best_epoch, run.stopped_epoch, color="#9a9a9a", alpha=0.18, lw=0,
@@ -449,34 +451,38 @@ def write_feedback(results, out_dir: Path, *, assignment: str = exercise.ASSIGNM
 
 @dataclass(frozen=True)
 class NbgraderFeedback:
-    """What `write_nbgrader_feedback` did: pages written, and submissions left out with why."""
+    """What `write_nbgrader_feedback` did, by student id or submission name."""
 
-    written: dict  # student id -> feedback page
-    skipped: dict  # submission name -> reason
+    written: dict  # student -> feedback page
+    skipped: dict  # submission -> why no page was written
+    unreleasable: dict  # student -> why `nbgrader release_feedback` would stop at this page
 
 
 # Files nbgrader's release_feedback reads next to each page: when the student submitted, and
-# the secret their `fetch_feedback` hashes to find the page. `nbgrader collect` puts both in
-# submitted/<student>/<assignment>/; nbgrader's own generate_feedback copies them along.
+# the secret that their `fetch_feedback` hashes to find the page. `nbgrader collect` puts both
+# in submitted/<student>/<assignment>/; nbgrader's own generate_feedback copies them along.
 NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
-def _nbgrader_problem(student: str, submitted: Path, course_root: Path) -> str | None:
-    """Why `student`'s feedback cannot go in nbgrader's layout, or None."""
+def _not_an_nbgrader_submission(student: str, submitted: Path, course_root: Path) -> str | None:
     if student in ("", ".", "..") or "/" in student or "\\" in student or "\x00" in student:
         return "its name is not an nbgrader student id (it was not found as submitted/<student>/...)"
     if not submitted.is_dir():
         return f"there is no {submitted.relative_to(course_root).as_posix()} folder"
+    return None
+
+
+def _missing_exchange_file(submitted: Path, course_root: Path) -> str | None:
     for name in NBGRADER_FILES:
         path = submitted / name
         if path.is_symlink() or not path.is_file() or path.stat().st_size > 4096:
-            # release_feedback stops at the first page without these files, for every student.
-            return f"{path.relative_to(course_root).as_posix()} is missing (submit with nbgrader, then run nbgrader collect)"
+            return (f"{path.relative_to(course_root).as_posix()} is missing: not submitted through nbgrader's exchange "
+                    "(nbgrader submit, then nbgrader collect)")
     return None
 
 
 def write_nbgrader_feedback(results, course_root: Path, assignment: str = exercise.ASSIGNMENT, *,
-                            notebook: str | None = None) -> NbgraderFeedback:
+                            notebook: str | None = None, releasable_only: bool = True) -> NbgraderFeedback:
     """Put each nbgrader student's page in `course_root/feedback/<student>/<assignment>/<notebook>.html`.
 
     That is what `nbgrader generate_feedback` would produce and what `nbgrader
@@ -484,25 +490,36 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
     a hash of `submission_secret.txt` and the notebook's name, which is how the student's
     `nbgrader fetch_feedback` finds it. So the page is named after the submitted notebook
     (`callbacks.html`), and the two files in NBGRADER_FILES come along from `submitted/`.
-    Submissions that did not come through nbgrader's `submitted/` layout are skipped.
+
+    Submissions outside nbgrader's `submitted/<student>/<assignment>/` layout are skipped.
+    release_feedback stops, for the whole class, at the first page without those two files;
+    so a submission that lacks them (it did not come through the exchange) gets no page
+    here unless `releasable_only` is False (as with nbgrader's own generate_feedback), and
+    is then listed in `unreleasable`.
     """
     course_root = Path(course_root).resolve()
     notebook = notebook or exercise.RELEASE_NOTEBOOK.stem
     feedback_root = course_root / "feedback"
-    written, skipped = {}, {}
+    written, skipped, unreleasable = {}, {}, {}
     for result in results:
         data = as_dict(result)
         student = data["submission"]
         submitted = course_root / "submitted" / student / assignment
-        if problem := _nbgrader_problem(student, submitted, course_root):
+        if problem := _not_an_nbgrader_submission(student, submitted, course_root):
             skipped[student] = problem
             continue
+        if missing := _missing_exchange_file(submitted, course_root):
+            if releasable_only:
+                skipped[student] = missing
+                continue
+            unreleasable[student] = missing
         folder = feedback_root / student / assignment
         for part in (feedback_root, feedback_root / student, folder):
             if part.is_symlink():
                 raise RuntimeError(f"{part} is a symbolic link; refusing to write feedback through it.")
         _write(folder / f"{notebook}.html", render_html(data, assignment=assignment))
-        for name in NBGRADER_FILES:
-            shutil.copyfile(submitted / name, folder / name)
+        if not missing:
+            for name in NBGRADER_FILES:
+                shutil.copyfile(submitted / name, folder / name)
         written[student] = folder / f"{notebook}.html"
-    return NbgraderFeedback(written, skipped)
+    return NbgraderFeedback(written, skipped, unreleasable)

@@ -31,8 +31,11 @@ STUDENTS = {
 }
 
 if __name__ == "__main__":
-    for student, notebook in STUDENTS.items():
-        write(notebook, CLASS / student / "callbacks" / "callbacks.ipynb")
+    for number, (student, notebook) in enumerate(STUDENTS.items()):
+        folder = write(notebook, CLASS / student / "callbacks" / "callbacks.ipynb").parent
+        # What `nbgrader collect` leaves beside a submission; release_feedback needs both.
+        (folder / "timestamp.txt").write_text(f"2026-11-20 09:{number:02d}:00.000000 UTC")
+        (folder / "submission_secret.txt").write_text(f"example-secret-{student}")
     # A file that is not a notebook at all (an upload cut short).
     broken = CLASS / "ken" / "callbacks" / "callbacks.ipynb"
     broken.parent.mkdir(parents=True, exist_ok=True)

@@ -237,8 +237,8 @@ def test_submissions_needing_a_person_are_flagged_with_reasons():
 
 def test_common_failures_count_students_once_and_merge_numbers():
     """Are messages differing only in numbers one entry, counted once per student?"""
-    out = "- Training ran {n} epochs, but EarlyStopping must stop after epoch {m}.\n- Training ran {n} epochs, but EarlyStopping must stop after epoch {m}."
-    results = [result(f"s{n}", failed=("stopped_early",), output=out.format(n=n, m=n + 2)) for n in (10, 11, 11)]
+    line = "- Training ran {n} epochs, but EarlyStopping must stop after epoch {m}."
+    results = [result(f"s{n}", failed=("stopped_early",), output=f"{line}\n{line}".format(n=n, m=n + 2)) for n in (10, 11, 11)]
     (top,) = class_report.common_failures(results)
     assert top["count"] == 3 and top["varies"] and top["checks"] == ["stopped_early"]
     assert top["message"] == "Training ran 11 epochs, but EarlyStopping must stop after epoch 13."
@@ -278,6 +278,14 @@ def test_nbgrader_feedback_goes_where_release_feedback_reads_it(tmp_path):
     assert "submission_secret.txt is missing" in done.skipped["bob"]
     assert "not an nbgrader student id" in done.skipped["x/y.ipynb"]
     assert not (tmp_path / "feedback" / "bob").exists()
+
+
+def test_pages_release_feedback_cannot_hand_out_are_written_only_on_request(tmp_path):
+    """With releasable_only=False, does a submission without nbgrader's files get its page, flagged as unreleasable?"""
+    nbgrader_submission(tmp_path, "bob", secret=False)
+    done = feedback.write_nbgrader_feedback([result("bob")], tmp_path, releasable_only=False)
+    assert done.written == {"bob": tmp_path / "feedback" / "bob" / "callbacks" / "callbacks.html"}
+    assert "submission_secret.txt is missing" in done.unreleasable["bob"] and done.skipped == {}
 
 
 @pytest.mark.slow

@@ -95,7 +95,7 @@ def checkpoint_val_loss(context):
     try:
         return measure.val_loss_of(context.work, exercise.CHECKPOINT)
     except evidence.BadEvidence as error:
-        pytest.fail(f"No usable best-weights file: {error}")
+        pytest.fail(f"No usable best-weights file to reload: {error} (See the best_weights_file check.)")
 
 
 @pytest.fixture

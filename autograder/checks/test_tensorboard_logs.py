@@ -20,7 +20,7 @@ def epoch_losses(context, folder):
     try:
         scalars = evidence.read_scalars(context.work, folder)
     except evidence.BadEvidence as error:
-        pytest.fail(f"No TensorBoard log of this run under {folder.as_posix()}: {error} {HOW}.")
+        pytest.fail(f"No TensorBoard log of this run under {folder.as_posix()}: {error} To write one, {HOW}.")
     return [value for _, value in sorted(scalars.get("epoch_loss", []))]
 
 
