@@ -5,6 +5,7 @@ student produced: the suite reads the run's snapshots and files as data (see
 `autograder.evidence`) and measures weights in models it builds itself.
 """
 
+import ast
 import contextlib
 import os
 from dataclasses import asdict, dataclass
@@ -100,8 +101,8 @@ def verify(context: Context, only=None) -> list[CheckResult]:
 
 def _doc(name):
     """The first line of the check module's docstring: what passing means."""
-    source = (exercise.CHECKS_DIR / f"test_{name}.py").read_text()
-    return source.split('"""')[1].strip().splitlines()[0] if source.startswith('"""') else f"{name}: passed"
+    docstring = ast.get_docstring(ast.parse((exercise.CHECKS_DIR / f"test_{name}.py").read_text()))
+    return docstring.splitlines()[0] if docstring else f"{name}: passed"
 
 
 def training_run(context: Context) -> dict:
