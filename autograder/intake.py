@@ -56,6 +56,8 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     try:
         notebook = nbformat.from_dict(data)
         nbformat.validate(notebook)
+    except RecursionError:  # json.loads took it, but the schema check recurses deeper (say, metadata 900 deep)
+        raise Refused(f"{path.name} is nested too deeply to be a notebook.") from None
     except Exception as error:
         message = getattr(error, "message", str(error))
         raise Refused(f"{path.name} is not a valid notebook: {str(message)[:300]}") from None

@@ -6,6 +6,9 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
   to uid = gid = 62000 + slot (no groups, no capabilities, no_new_privs). That uid is real in the
   host's user namespace, so RLIMIT_NPROC counts the processes and threads of this sandbox only.
   Each run claims its uid host-wide (a flock) so that two graders on one host never share one.
+- CPU and memory pressure: each run gets its own cpu cgroup where the host has one (one fair share
+  of the CPU, however many processes it starts), and oom_score_adj 1000 (a host out of memory
+  kills the sandbox's processes first, not the grader).
 - Namespaces: pid (bwrap's init is pid 1; when the command ends or bwrap is killed, every process
   left behind is killed by the kernel), net (loopback only), ipc, uts, cgroup; --die-with-parent.
 - Disk: one host tmpfs of `disk_bytes` per run, mounted in a private 0700 staging folder, holds
@@ -159,7 +162,8 @@ def _run_as(argv, workdir, uid, limits, env, ro_binds) -> SandboxResult:
                 os.lchown(os.path.join(root, name), uid, uid)
         for name, text in _etc_files(uid).items():
             (stage / name).write_text(text)
-        command = _bwrap_command(argv, stage, uid, limits, ro_binds)
+        cgroup = _cpu_cgroup(uid)
+        command = _share_and_oom_wrapper(cgroup) + _bwrap_command(argv, stage, uid, limits, ro_binds)
         result = _execute(command, _clean_env(env), limits)
         _kill_uid(uid)  # the pid namespace should have done it: make sure before reading files
         for entry in workdir.iterdir():
@@ -174,6 +178,46 @@ def _run_as(argv, workdir, uid, limits, env, ro_binds) -> SandboxResult:
         if mounted:
             _unmount(disk)
         shutil.rmtree(stage, ignore_errors=True)
+
+
+CGROUP_NAME = "autograder-sandbox-{uid}"
+
+
+def _cpu_cgroup(uid) -> Path | None:
+    """A CPU cgroup of its own for the run of `uid` (cgroup v2, else v1), or None where there is none.
+
+    Why: without it the scheduler shares the CPU between threads (or, with autogroup, between
+    sessions), so a fork bomb of 500 spinning processes, each calling setsid, next to an honest
+    notebook made the honest one time out. In its own cgroup a run gets one share of the CPU,
+    however many processes it starts; the (empty) cgroup stays for the next run of that uid.
+    Cgroups are optional: a host without a writable cpu controller still gets every other limit.
+    """
+    unified = Path("/sys/fs/cgroup")
+    try:
+        v2 = "cpu" in (unified / "cgroup.subtree_control").read_text().split()
+    except OSError:
+        v2 = False
+    root = unified if v2 else unified / "cpu"
+    if not (root / "cgroup.procs").exists():
+        return None
+    cgroup = root / CGROUP_NAME.format(uid=uid)
+    try:
+        cgroup.mkdir(exist_ok=True)
+        return cgroup
+    except OSError:
+        return None
+
+
+def _share_and_oom_wrapper(cgroup) -> list[str]:
+    """A shell that moves itself into `cgroup` and marks itself first to die on a host out-of-memory,
+    then execs bwrap: everything the run starts inherits both. The cgroup cannot be left from
+    inside; the mark cannot be lowered where the grader's root has CAP_SYS_RESOURCE.
+
+    Why the OOM mark: RLIMIT_AS bounds each process, not their sum, so many processes can still
+    exhaust the host; the kernel's OOM killer then takes the sandbox's processes, not the grader.
+    """
+    script = 'echo 1000 > /proc/self/oom_score_adj && { [ -z "$0" ] || echo $$ > "$0"; } && exec "$@"'
+    return ["sh", "-c", script, str(cgroup / "cgroup.procs") if cgroup else ""]
 
 
 def _unmount(path):

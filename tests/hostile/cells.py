@@ -18,8 +18,10 @@ BEST_VAL_LOSS = REFERENCE["solution"]["best_val_loss"]
 EPOCHS_RUN = len(VAL_LOSS)
 CANONICAL = {key: values[:EPOCHS_RUN] for key, values in REFERENCE["canonical"].items()}
 
-FIT_SOLUTION = SOLUTION["answer_fit"]
-RELOAD_SOLUTION = SOLUTION["answer_reload"]
+FIT_SOLUTION = SOLUTION["answer_fit"].rstrip() + "\n"
+RELOAD_SOLUTION = SOLUTION["answer_reload"].rstrip() + "\n"
+EARLY_STOPPING_SOLUTION = SOLUTION["answer_early_stopping"].rstrip() + "\n"
+TENSORBOARD_SOLUTION = SOLUTION["answer_tensorboard_callback"].rstrip() + "\n"
 
 
 def code(source):
@@ -88,7 +90,7 @@ INPUT_TRANSFORMER = code("""
     def _skip_grader_cells(lines):
         return ["pass\\n"] if lines and lines[0].startswith("# autograder") else lines
     get_ipython().input_transformers_cleanup.append(_skip_grader_cells)
-""") + SOLUTION["answer_early_stopping"]
+""") + EARLY_STOPPING_SOLUTION
 
 POST_RUN_CELL_FORGER = FORGE_FUNCTION + code(f"""
     import glob as _glob
@@ -189,7 +191,7 @@ ALWAYS_EQUAL_HISTORY = FIT_SOLUTION + code("""
 
 OS_EXIT = "import os\nos._exit(0)\n"
 
-EXIT_EXCEPTIONS_TENSORBOARD = SOLUTION["answer_tensorboard_callback"] + "raise SystemExit(0)\n"
+EXIT_EXCEPTIONS_TENSORBOARD = TENSORBOARD_SOLUTION + "raise SystemExit(0)\n"
 EXIT_EXCEPTIONS_RELOAD = RELOAD_SOLUTION + "import sys\nsys.exit('done')\n"
 EXIT_EXCEPTIONS_EXTRA = "raise KeyboardInterrupt\n"
 
@@ -222,6 +224,31 @@ EARLY_STOPPING_PATCHED = code("""
 
     EarlyStopping.on_epoch_end = _on_epoch_end
     early_stopping = EarlyStopping(monitor="val_loss", patience=100, verbose=1)
+""")
+
+PLANTED_MARKER = "/tmp/autograder-hostile-planted-code-ran"  # on the host: only trusted code could write it
+_PAYLOAD = code(f"""
+    import os
+    open({PLANTED_MARKER!r}, "w").write(__name__)
+    def pytest_runtest_makereport(item, call):
+        call.excinfo = None
+    def isclose(*args, **kwargs):
+        return True
+""")
+PLANTS_FILES = code(f"""
+    import os
+    # Files the grader's pytest, or a Python started in this folder, might pick up: a conftest.py
+    # that turns every failure into a pass, a pytest.ini, and modules named like the stdlib,
+    # NumPy, Keras, h5py and the grader's own package.
+    payload = {_PAYLOAD!r}
+    for name in ["conftest.py", "json.py", "math.py", "numpy.py", "keras.py", "h5py.py", "jsonschema.py",
+                 "sitecustomize.py", "usercustomize.py", "autograder/__init__.py", "autograder/evidence.py",
+                 ".autograder/conftest.py", ".autograder/snapshots/conftest.py", "checkpoints/conftest.py"]:
+        os.makedirs(os.path.dirname(name) or ".", exist_ok=True)
+        with open(name, "w") as file:
+            file.write(payload)
+    with open("pytest.ini", "w") as file:
+        file.write("[pytest]\\naddopts = -p conftest --co\\n")
 """)
 
 # --- Forged artifacts ------------------------------------------------------------------------
