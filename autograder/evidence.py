@@ -78,12 +78,16 @@ class Snapshot:
         return self.variables.get(variable)
 
 
-def regular_file(root: Path, relative, limit: int) -> os.stat_result:
+def regular_file(root: Path, relative, limit: int, not_kept=()) -> os.stat_result:
     """lstat `root/relative`: a regular file of at most `limit` bytes, reached through no link.
 
-    Raises BadEvidence saying what was found instead.
+    Raises BadEvidence saying what was found instead; `not_kept` lists the "path (kind)" of
+    what the sandbox refused to hand on, to say why a file is missing.
     """
     path = root / relative
+    for entry in not_kept:
+        if entry.rsplit(" (", 1)[0] == Path(relative).as_posix():
+            raise BadEvidence(f"{relative} was a {entry.rsplit(' (', 1)[1].rstrip(')')}, not a regular file, so it was not kept.")
     for parent in reversed(path.relative_to(root).parents):
         if (root / parent).is_symlink():
             raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.")

@@ -93,11 +93,19 @@ def _quiet_worker():
     """Keep TensorFlow's and Keras's notices out of the grader's terminal."""
     import warnings
 
+    import resource
+
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     warnings.filterwarnings("ignore")
+    # Weights and event files are parsed here: bound what a hostile one can make it allocate.
+    resource.setrlimit(resource.RLIMIT_AS, (VERIFIER_MEMORY_BYTES, VERIFIER_MEMORY_BYTES))
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+
+
+VERIFIER_MEMORY_BYTES = 8 * 2**30  # address space; TensorFlow alone reserves a few GiB of it
+VERIFIER_SECONDS = 120.0  # one submission's checks take about a second once TensorFlow is loaded
 
 
 class Grader:
@@ -120,12 +128,17 @@ class Grader:
         with self._lock:
             verifier = self._verifier
         try:
-            return verifier.submit(check_run, context).result()
-        except concurrent.futures.process.BrokenProcessPool:
+            return verifier.submit(check_run, context).result(timeout=VERIFIER_SECONDS)
+        except (concurrent.futures.process.BrokenProcessPool, concurrent.futures.TimeoutError):
             with self._lock:
                 if self._verifier is verifier:
+                    # ProcessPoolExecutor cannot stop a busy worker (before Python 3.14): kill it.
+                    for process in list(verifier._processes.values()):
+                        process.kill()
+                    verifier.shutdown(wait=False, cancel_futures=True)
                     self._verifier = self._start_verifier()
-            return failed_checks("The grader could not read the files this notebook left behind (they crashed its reader)."), {}
+            return failed_checks("The grader could not read the files this notebook left behind "
+                                 "(reading them crashed or hung the grader's reader)."), {}
 
     def close(self):
         self._verifier.shutdown()
@@ -142,7 +155,7 @@ class Grader:
         (work / NOTEBOOK).write_text(json.dumps(notebook))
         run = run_notebook(work, slot=slot, limits=self.limits, sandbox=self.sandbox)
         problem = " ".join(filter(None, [run.problem, run.first_error]))
-        tests, training = self._verify(Context(work, run.started_at, problem or None))
+        tests, training = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
         score = sum(test.score for test in tests)
         return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training)

@@ -30,6 +30,7 @@ class Run:
     timed_out: bool = False
     problem: str | None = None  # why the run did not finish, for the student
     first_error: str | None = None  # the first error a cell raised, from the executed notebook
+    not_kept: tuple = ()  # "path (kind)" of links and special files the run left, not handed on
 
 
 def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbox: bool = True) -> Run:
@@ -37,9 +38,9 @@ def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbo
     started = time.time()
     if sandbox:
         result = run_sandboxed(JUPYTER_EXECUTE, workdir=work, slot=slot, limits=limits, ro_binds=[Path(sys.prefix)])
-        returncode, timed_out, stderr = result.returncode, result.timed_out, result.stderr
+        returncode, timed_out, stderr, not_kept = result.returncode, result.timed_out, result.stderr, tuple(result.not_copied)
     else:
-        returncode, timed_out, stderr = _run_unsandboxed(work, limits)
+        (returncode, timed_out, stderr), not_kept = _run_unsandboxed(work, limits), ()
     seconds = time.time() - started
     problem = None
     if timed_out:
@@ -49,7 +50,7 @@ def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbo
         died = "DeadKernelError" in stderr or "Kernel died" in stderr
         problem = ("The notebook's kernel died (out of memory, or the code exited?); only what ran before counts."
                    if died else "The notebook could not be run to the end; only what ran before counts.")
-    return Run(started, seconds, timed_out, problem, _first_error(work))
+    return Run(started, seconds, timed_out, problem, _first_error(work), not_kept)
 
 
 def _run_unsandboxed(work: Path, limits: Limits):

@@ -23,6 +23,7 @@ class Context:
     work: Path  # the folder the notebook ran in
     run_started_at: float | None = None  # None: take the kernel's start from the snapshot
     run_problem: str | None = None  # why the run did not finish cleanly, in words for the student
+    not_kept: tuple = ()  # "path (kind)": links and special files the sandbox did not hand on
 
 
 @dataclass(frozen=True)

@@ -186,17 +186,6 @@ class Case:
     marks: tuple = ()
 
 
-def xfail(reason):
-    return (pytest.mark.xfail(strict=True, reason=reason),)
-
-
-BEST_WEIGHTS_FILE_HOLE = (
-    "best_weights_file gives 2 points to any loadable weights file at the checkpoint path, even one "
-    "ModelCheckpoint never wrote (untrained, or pre-baked). Fix in autograder/checks/test_best_weights_file.py: "
-    "also require that the file's measured val_loss is that of one of this run's epochs "
-    "(any(same_loss(checkpoint_val_loss, v) for v in val_losses))."
-)
-
 HONEST, HONEST_2 = "honest solution", "honest solution, second copy"
 
 CASES = [
@@ -322,13 +311,13 @@ CASES = [
          "ModelCheckpoint is not passed to fit; a fresh, untrained model's weights are saved where the "
          "checkpoint should be. Nothing about the file is this run's best epoch.",
          answers(answer_fit=cells.UNTRAINED_CHECKPOINT), all_but("best_weights_file", "reload_val_loss"), "graded",
-         {"reload_val_loss": "so the file keeps the best epoch"}, marks=xfail(BEST_WEIGHTS_FILE_HOLE)),
+         {"reload_val_loss": "so the file keeps the best epoch", "best_weights_file": "which no epoch of this training reached"}),
     Case("pre-baked weights trained on the validation data",
          "After honest training, weights of a model trained on the validation data overwrite the checkpoint "
          "(and best_val_loss is measured from them): a much lower loss that this exercise's training never reaches.",
          answers(answer_fit=cells.VALIDATION_TRAINED_CHECKPOINT), all_but("best_weights_file", "reload_val_loss"), "graded",
-         {"reload_val_loss": "not what the best epoch of this exercise's training reaches"},
-         marks=xfail(BEST_WEIGHTS_FILE_HOLE)),
+         {"reload_val_loss": "not what the best epoch of this exercise's training reaches",
+          "best_weights_file": "which no epoch of this training reached"}),
     Case("snapshot files written by hand",
          "No work at all, the test cells deleted, and .autograder/snapshots/<check>/evidence.json written by "
          "hand for every check, saying everything is right (an untrained model as the trained one).",
