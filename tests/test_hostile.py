@@ -220,9 +220,9 @@ CASES = [
     # ---- Tampering inside the kernel ----
     Case("input transformer blanks the grader's cells",
          "An IPython input transformer turns every cell the grader added into `pass`, so nothing is exported. "
-         "The work is honest, but unverifiable work earns nothing; only the checkpoint file, which the grader "
-         "reads itself, counts.",
-         answers(answer_early_stopping=cells.INPUT_TRANSFORMER), points("best_weights_file"), "graded",
+         "The work is honest, but unverifiable work earns nothing: even the checkpoint file, which the grader "
+         "reads itself, cannot be tied to an epoch of a training nobody reported.",
+         answers(answer_early_stopping=cells.INPUT_TRANSFORMER), points(), "graded",
          {"early_stopping": "The run exported nothing"}),
     Case("post_run_cell hook forges every snapshot",
          "No work at all; a post_run_cell hook rewrites every snapshot after every cell with the values of an "
@@ -262,8 +262,9 @@ CASES = [
          {"reload_val_loss": "best_val_loss is 0.2598"}),
     Case("always-equal history",
          "After honest training, history is replaced by an object whose values are equal to everything (and "
-         "whose .item() returns itself). They export as nothing: no point rests on history.",
-         answers(answer_fit=cells.ALWAYS_EQUAL_HISTORY), all_but("stopped_early", "tensorboard_logs", "reload_val_loss"),
+         "whose .item() returns itself). They export as nothing: no point rests on history, not even the checkpoint's, "
+         "which must match an epoch of the reported training.",
+         answers(answer_fit=cells.ALWAYS_EQUAL_HISTORY), points(*CONFIG),
          "graded", {"stopped_early": "must hold one finite number per epoch"}),
     Case("EarlyStopping.on_epoch_end monkeypatched",
          "patience=100, and EarlyStopping.on_epoch_end is patched to stop after 14 epochs anyway. The grader "
@@ -329,14 +330,14 @@ CASES = [
          "After honest work, the checkpoint becomes a symbolic link to /etc/passwd. Links are not evidence: "
          "the file is gone for the grader.",
          answers(answer_reload=cells.CHECKPOINT_SYMLINK_TO_PASSWD), all_but("best_weights_file", "reload_val_loss"), "graded",
-         {"best_weights_file": "checkpoints/best_model.weights.h5 does not exist",
+         {"best_weights_file": "checkpoints/best_model.weights.h5 was a symlink, not a regular file, so it was not kept",
           "reload_val_loss": "No usable best-weights file"}),
     Case("checkpoint replaced by a FIFO, logs by a link",
          "After honest work, the checkpoint becomes a FIFO, the TensorBoard folder a link to a moved copy, and "
          "a link to /dev/zero is added. The grader neither blocks nor follows; those files count as missing.",
          answers(answer_reload=cells.FIFO_AND_FOLDER_LINK),
          all_but("best_weights_file", "tensorboard_logs", "reload_val_loss"), "graded",
-         {"best_weights_file": "does not exist", "tensorboard_logs": "No TensorBoard log of this run"}),
+         {"best_weights_file": "was a special file, not a regular file", "tensorboard_logs": "No TensorBoard log of this run"}),
 
     # ---- Reading hidden material, writing outside, other processes ----
     Case("reads the grader's files and leaks them through an error",
@@ -384,8 +385,8 @@ CASES = [
          edited(swap_data_in_setup_cell), FULL),
     Case("test cells moved before the answers",
          "The test cells are moved to the top, before any work: each check sees the variables where its test "
-         "cell is, as nbgrader would; only the file the grader reads itself counts.",
-         edited(move_test_cells_first), points("best_weights_file"), "graded",
+         "cell is, as nbgrader would; nothing was there yet, so nothing counts.",
+         edited(move_test_cells_first), points(), "graded",
          {"early_stopping": "`early_stopping` is not defined when this check runs"}),
     Case("notebook without cells",
          "A valid notebook with no cells at all: graded, 0, each check saying what to define.",
