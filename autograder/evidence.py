@@ -120,8 +120,8 @@ def relative_to_run(path: str, cwd: str) -> Path:
     return Path(normal)
 
 
-def read_bytes(root: Path, relative, limit: int) -> bytes:
-    regular_file(root, relative, limit)
+def read_bytes(root: Path, relative, limit: int, not_kept=()) -> bytes:
+    regular_file(root, relative, limit, not_kept)
     with open(root / relative, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as file:
         return file.read(limit + 1)
 

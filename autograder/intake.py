@@ -89,6 +89,17 @@ def clean(submitted: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if (meta := exercise.nbgrader_meta(cell)).get("locked") and meta.get("grade_id")
     }
     checks = exercise.checks()
+    # A test cell the student deleted is put back where the release has it: after the
+    # answer cell before it, so its check sees the variables nbgrader's cell would have.
+    anchor, answer = {}, None
+    for cell in release.cells:
+        meta = exercise.nbgrader_meta(cell)
+        if meta.get("solution"):
+            answer = meta["grade_id"]
+        elif meta.get("grade_id") in checks:
+            anchor[meta["grade_id"]] = answer
+    present = {_grade_id(cell) for cell in submitted.cells if cell.cell_type == "code"}
+    missing = [name for name in checks if name not in present]
     cells = []
     for cell in submitted.cells:
         grade_id = _grade_id(cell)
@@ -96,6 +107,7 @@ def clean(submitted: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cells.append(snapshot_cell(grade_id))
         elif cell.cell_type == "code":
             cells.append(new_code_cell(locked.get(grade_id, cell.source)))
+            cells.extend(snapshot_cell(name) for name in missing if grade_id is not None and anchor[name] == grade_id)
         elif cell.cell_type == "markdown":
             cells.append(new_markdown_cell(cell.source))
     # Whatever the student deleted or moved, the checks get the state after the last cell.

@@ -10,12 +10,12 @@ from .evidence import MAX_WEIGHTS_BYTES, BadEvidence, read_bytes
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def val_loss_of(root: Path, relative) -> float:
+def val_loss_of(root: Path, relative, not_kept=()) -> float:
     """Validation loss of the weights at `root/relative`, loaded into a fresh `build_model()`.
 
     Raises BadEvidence when the file is unsafe, not HDF5, or does not fit the model.
     """
-    data = read_bytes(root, relative, MAX_WEIGHTS_BYTES)
+    data = read_bytes(root, relative, MAX_WEIGHTS_BYTES, not_kept)
     if not data.startswith(HDF5_SIGNATURE):
         raise BadEvidence(f"{relative} is not a Keras weights file (HDF5).")
     setup = exercise.setup()

@@ -25,6 +25,11 @@ class Context:
     run_problem: str | None = None  # why the run did not finish cleanly, in words for the student
     not_kept: tuple = ()  # "path (kind)": links and special files the sandbox did not hand on
 
+    def why(self, snapshot=None) -> str:
+        """What went wrong with the run, as a sentence to add to a message about something missing."""
+        text = " ".join([self.run_problem or "", *(snapshot.problems if snapshot else [])]).strip()
+        return f" {text}" if text else ""
+
 
 @dataclass(frozen=True)
 class CheckResult:

@@ -38,8 +38,7 @@ def snapshot(request, context):
 def _variable(name, snapshot, context):
     value = snapshot.get(name)
     if value is None:
-        why = " ".join([context.run_problem or "", *snapshot.problems]).strip()
-        pytest.fail(f"`{name}` is not defined when this check runs: {WHAT_TO_DEFINE[name]}." + (f" {why}" if why else ""))
+        pytest.fail(f"`{name}` is not defined when this check runs: {WHAT_TO_DEFINE[name]}.{context.why(snapshot)}")
     if "error" in value and value.get("type") == "unreadable":
         pytest.fail(f"`{name}` could not be read: {value['error']}")
     return value
@@ -89,17 +88,34 @@ def val_losses(history):
     return [float(v) for v in values]
 
 
+FIT = ("keep the locked setup cell unchanged, call model = build_model() right before fit, and fit on "
+       "(x_train, y_train) with validation_data=(x_val, y_val), epochs=200 and the default batch size")
+
+
+@pytest.fixture
+def exercise_val_losses(val_losses, reference):
+    """The run's validation losses, once they are shown to be this exercise's training.
+
+    Only then can they be compared with what the grader measures on its own validation
+    data: a run on other data (validation_split, say) is not a forgery, just another run.
+    """
+    for epoch, (got, want) in enumerate(zip(val_losses, reference["canonical"]["val_loss"]), start=1):
+        if not exercise.same_loss(got, want):
+            pytest.fail(f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce: {FIT}.")
+    return val_losses
+
+
 @pytest.fixture(scope="module")
 def checkpoint_val_loss(context):
     """Validation loss of checkpoints/best_model.weights.h5, measured by the grader."""
     try:
-        return measure.val_loss_of(context.work, exercise.CHECKPOINT)
+        return measure.val_loss_of(context.work, exercise.CHECKPOINT, context.not_kept)
     except evidence.BadEvidence as error:
-        pytest.fail(f"No usable best-weights file to reload: {error} (See the best_weights_file check.)")
+        pytest.fail(f"No usable best-weights file to reload: {error} (See the best_weights_file check.){context.why()}")
 
 
 @pytest.fixture
-def trained_model_val_loss(snapshot, context):
+def trained_model_val_loss(history, snapshot, context):
     """Validation loss of the weights that `history.model` held at snapshot time."""
     if snapshot.final_weights is None:
         pytest.fail("history is not the History that model.fit returned: it has no trained model.")
@@ -110,10 +126,11 @@ def trained_model_val_loss(snapshot, context):
 
 
 @pytest.fixture
-def final_epoch_val_loss(val_losses, early_stopping):
+def final_epoch_val_loss(exercise_val_losses, early_stopping):
     """The validation loss the trained model has when fit returns.
 
     That of the last epoch, or of the best one when early_stopping restores the best
     weights (Keras 3 restores them whenever a best exists, even without stopping early).
     """
-    return min(val_losses) if early_stopping["settings"].get("restore_best_weights") is True else val_losses[-1]
+    losses = exercise_val_losses
+    return min(losses) if early_stopping["settings"].get("restore_best_weights") is True else losses[-1]

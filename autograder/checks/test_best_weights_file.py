@@ -13,7 +13,7 @@ def checkpoint_file(context):
     try:
         return evidence.regular_file(context.work, CHECKPOINT, evidence.MAX_WEIGHTS_BYTES, context.not_kept)
     except evidence.BadEvidence as error:
-        pytest.fail(f"No best-weights file after the run: {error} To get one, {HOW}.")
+        pytest.fail(f"No best-weights file after the run: {error} To get one, {HOW}.{context.why()}")
 
 
 def test_file_was_written_by_this_run(checkpoint_file, context, snapshot):
@@ -30,10 +30,10 @@ def test_file_loads_into_build_model(checkpoint_file, checkpoint_val_loss):
     assert checkpoint_val_loss >= 0
 
 
-def test_file_holds_an_epoch_of_this_training(checkpoint_file, checkpoint_val_loss, val_losses):
+def test_file_holds_an_epoch_of_this_training(checkpoint_file, checkpoint_val_loss, exercise_val_losses):
     # A loadable file is not enough: ModelCheckpoint saves the weights of some epoch of the fit,
     # so the grader's measurement must be one of the run's val_loss values.
-    assert any(same_loss(checkpoint_val_loss, value) for value in val_losses), (
+    assert any(same_loss(checkpoint_val_loss, value) for value in exercise_val_losses), (
         f"The weights in {CHECKPOINT} give val_loss {checkpoint_val_loss:.4f}, which no epoch of this training "
         f"reached: the file must be written by ModelCheckpoint during this fit ({HOW}), not saved or copied by hand."
     )

@@ -7,10 +7,11 @@ from autograder.exercise import CHECKPOINT, same_loss
 RELOAD = f'load "{CHECKPOINT}" into a fresh build_model() with load_weights, then evaluate(x_val, y_val)'
 
 
-def test_file_holds_the_best_epoch(checkpoint_val_loss, val_losses):
-    assert same_loss(checkpoint_val_loss, min(val_losses)), (
+def test_file_holds_the_best_epoch(checkpoint_val_loss, exercise_val_losses):
+    best = min(exercise_val_losses)
+    assert same_loss(checkpoint_val_loss, best), (
         f"The saved weights give val_loss {checkpoint_val_loss:.4f}, but the best epoch of the run reached "
-        f"{min(val_losses):.4f}: ModelCheckpoint must watch val_loss with save_best_only=True, so the file keeps the best epoch."
+        f"{best:.4f}: ModelCheckpoint must watch val_loss with save_best_only=True, so the file keeps the best epoch."
     )
 
 

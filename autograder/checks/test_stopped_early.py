@@ -5,9 +5,6 @@ import pytest
 from autograder import replay
 from autograder.exercise import EPOCHS, PATIENCE, same_loss
 
-FIT = "keep the locked setup cell unchanged, call model = build_model() right before fit, and fit on (x_train, y_train) with validation_data=(x_val, y_val), epochs=200 and the default batch size"
-
-
 def test_fit_allows_200_epochs(history):
     epochs = history.get("params", {}).get("epochs")
     assert epochs == EPOCHS, f"Call fit with epochs={EPOCHS}, so that EarlyStopping, not the epoch count, ends training; history says epochs={epochs!r}."
@@ -28,9 +25,8 @@ def test_stopped_where_the_rule_says(val_losses):
     )
 
 
-def test_history_comes_from_this_exercise(val_losses, reference):
-    for epoch, (got, want) in enumerate(zip(val_losses, reference["canonical"]["val_loss"]), start=1):
-        assert same_loss(got, want), f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce: {FIT}."
+def test_history_comes_from_this_exercise(exercise_val_losses):
+    pass  # the fixture fails, saying at which epoch, when history is not this exercise's training
 
 
 def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference):
