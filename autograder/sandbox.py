@@ -253,10 +253,7 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
                "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
                "--cap-add", "CAP_SETPCAP", "--ro-bind", "/usr", "/usr"]
     binds = [str(p) for p in dict.fromkeys([Path(sys.base_prefix), *ro_binds]) if not str(p).startswith("/usr/")]
-    # bwrap (as root) makes missing parents of mount points 0700: the sandbox uid could not pass.
-    for parent in dict.fromkeys(str(a) for b in ["/etc/x", SANDBOX_HOME, *binds] for a in reversed(Path(b).parents)):
-        if parent != "/":
-            command += ["--perms", "0755", "--dir", parent]
+    command += _parents(["/etc/x", SANDBOX_HOME])
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):  # merged /usr: keep the link, not a second bind
             command += ["--symlink", os.readlink(top), top]
@@ -270,6 +267,8 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
     command += ["--proc", "/proc", "--dev", "/dev", "--bind", str(disk / "shm"), "/dev/shm",
                 "--bind", str(disk / "tmp"), "/tmp", "--bind", str(disk / "home"), SANDBOX_HOME,
                 "--bind", str(disk / "work"), SANDBOX_WORKDIR]
+    # After the /tmp bind: a bind under the host's /tmp (a clone in /tmp, say) needs its parents there.
+    command += _parents(binds)
     for path in binds:
         command += ["--ro-bind", path, path]
     command += ["--chdir", SANDBOX_WORKDIR, "--",
@@ -278,6 +277,19 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                 "--inh-caps=-all", "--bounding-set=-all", "--"]
     return command + argv
+
+
+def _parents(paths) -> list[str]:
+    """bwrap options making the missing parents of `paths` 0755.
+
+    Why: bwrap (as root) makes missing parents of mount points 0700, and the sandbox uid
+    could not pass through them.
+    """
+    options = []
+    for parent in dict.fromkeys(str(a) for p in paths for a in reversed(Path(p).parents)):
+        if parent != "/":
+            options += ["--perms", "0755", "--dir", parent]
+    return options
 
 
 def _clean_env(extra) -> dict[str, str]:

@@ -20,6 +20,7 @@ from autograder.sandbox import BASE_UID, Limits, SandboxUnavailable, check_avail
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("bwrap"), reason="needs root and bwrap")
 
 FAST = Limits(wall_seconds=20)
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def run(code, workdir, *, slot=0, limits=FAST):
@@ -162,7 +163,7 @@ def test_grader_files_are_invisible(tmp_path):
     try:
         result = run(f"""
             import os
-            for path in ["/work/main/pyproject.toml", "/root/.bashrc", "{tmp_path}/secret/answers.txt",
+            for path in ["{PROJECT / 'pyproject.toml'}", "/root/.bashrc", "{tmp_path}/secret/answers.txt",
                          "{tmp_path}/work", "{shm_marker}"]:
                 print(path, os.path.exists(path))
             print(sorted(os.listdir("/root")), os.listdir("/tmp"), os.listdir("/dev/shm"), sorted(os.listdir("..")))
@@ -171,7 +172,24 @@ def test_grader_files_are_invisible(tmp_path):
         shm_marker.unlink()
     lines = result.stdout.splitlines()
     assert all(line.endswith(" False") for line in lines[:-1]), result.stdout + result.stderr
-    assert lines[-1].startswith("['.pyenv'] [] [] ") and "secret" not in lines[-1]
+    # /tmp shows only the way to the venv, when the project itself lives under /tmp.
+    venv_in_tmp = [Path(sys.prefix).relative_to("/tmp").parts[0]] if sys.prefix.startswith("/tmp/") else []
+    assert lines[-1].startswith(f"['.pyenv'] {venv_in_tmp} [] ") and "secret" not in lines[-1]
+
+
+def test_read_only_bind_under_tmp_is_usable(tmp_path):
+    """Can the sandbox uid run a program bound read-only from under the host's /tmp (a project cloned there)?"""
+    tools = Path(tempfile.mkdtemp(prefix="sandbox-bind-", dir="/tmp"))
+    try:
+        (tools / "hello.py").write_text("print('hello from /tmp')")
+        (tools / "hello.py").chmod(0o644)
+        tools.chmod(0o755)
+        (tmp_path / "work").mkdir()
+        result = run_sandboxed([sys.executable, str(tools / "hello.py")], workdir=tmp_path / "work", slot=0,
+                               limits=FAST, ro_binds=[Path(sys.prefix), tools])
+    finally:
+        shutil.rmtree(tools)
+    assert result.returncode == 0 and "hello from /tmp" in result.stdout, result.stderr
 
 
 def test_workdir_round_trip(tmp_path):

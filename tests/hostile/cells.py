@@ -327,6 +327,8 @@ LEAK_PROBE = code("""
     raise RuntimeError(f"leak report: readable={readable} others={others} workmain={sorted(os.listdir('/work/main'))} "
                        f"root={sorted(os.listdir('/root'))} imports={imports} environment={environment}")
 """)
+# The probe names the project's real folder, wherever this checkout lives.
+LEAK_PROBE = LEAK_PROBE.replace("/work/main", str(exercise.ROOT))
 LEAK_REPORT_CLEAN = "leak report: readable=[] others=[] workmain=['.venv'] root=['.pyenv'] imports=[] environment=[]"
 
 WRITE_TARGETS = {
@@ -339,6 +341,9 @@ WRITE_TARGETS = {
     "/root/.ipython/profile_default/startup/00-hostile.py": "code in the instructor's kernels",
     "/usr/lib/python3/dist-packages/zz_hostile.pth": "code in every Python",
 }
+
+
+WRITE_TARGETS = {path.replace("/work/main", str(exercise.ROOT)): gain for path, gain in WRITE_TARGETS.items()}
 
 
 def write_outside():
