@@ -14,6 +14,7 @@ non-hostile submissions. Run it on an otherwise idle machine.
 """
 
 import argparse
+from collections import Counter
 import json
 import os
 import resource
@@ -53,9 +54,9 @@ MIX = ["correct"] * 3 + ["loss_monitor", "patience_3", "not_passed", "no_reload"
       ["hostile_forged_history", "hostile_patched_evaluate", "hostile_exit", "correct"]
 
 
-def timed(command, **kwargs):
+def timed(command, check=True, **kwargs):
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    subprocess.run(command, check=check, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
     return time.perf_counter() - start
 
 
@@ -78,7 +79,7 @@ def main():
     for student, kind in students.items():
         write(submission(**KINDS[kind]), course / "submitted" / student / "callbacks" / "callbacks.ipynb")
     n = len(students)
-    print(f"{n} submissions: " + ", ".join(f"{MIX.count(k) * n // len(MIX)}~ {k}" for k in dict.fromkeys(MIX)), flush=True)
+    print(f"{n} submissions: " + ", ".join(f"{count} {kind}" for kind, count in Counter(students.values()).items()), flush=True)
 
     # 1. Bare execution, each notebook in a copy of its folder with the data beside it.
     bare = 0.0
@@ -86,15 +87,16 @@ def main():
         folder = scratch / "bare" / student
         shutil.copytree(ROOT / "release" / "callbacks" / "data", folder / "data")
         shutil.copy(course / "submitted" / student / "callbacks" / "callbacks.ipynb", folder)
+        # check=False: a notebook whose kernel dies (hostile_exit) makes nbconvert exit 1.
         bare += timed([BIN / "jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
-                       "--ExecutePreprocessor.timeout=300", "callbacks.ipynb"], cwd=folder)
+                       "--ExecutePreprocessor.timeout=300", "callbacks.ipynb"], check=False, cwd=folder)
     bare_memory = peak_child_mib()
     print(f"bare nbconvert --execute: {bare / n:.1f} s per submission", flush=True)
 
     # 2. nbgrader autograde.
     subprocess.run([BIN / "nbgrader", "generate_assignment", "callbacks"], cwd=course, env={**ENV, "NBGRADER_COURSE_ROOT": str(course)},
                    check=True, capture_output=True)
-    nbgrader_seconds = timed([BIN / "nbgrader", "autograde", "callbacks"], cwd=course)
+    nbgrader_seconds = timed([BIN / "nbgrader", "autograde", "callbacks"], check=False, cwd=course)
     print(f"nbgrader autograde: {nbgrader_seconds / n:.1f} s per submission", flush=True)
 
     # 3. This grader, one job, then one per core.
