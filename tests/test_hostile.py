@@ -26,6 +26,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from conftest import host_pids_of
 from autograder import evidence, exercise, intake, measure, sandbox
 from autograder.grade import Submission, grade, results_json
 from autograder.sandbox import BASE_UID, Limits
@@ -434,19 +435,6 @@ assert len(CASE_BY_ID) == len(CASES), "case ids must be unique"
 
 
 # --- The batch -------------------------------------------------------------------------------
-
-def host_pids_of(uids):
-    """Pids of host processes whose real uid is in `uids`."""
-    pids = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            real = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if int(real.split()[1]) in uids:
-            pids.append(int(status.parent.name))
-    return pids
-
 
 def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograder import sandbox
+from conftest import host_pids_of
 from autograder.sandbox import BASE_UID, Limits, SandboxUnavailable, check_available, run_sandboxed
 
 # Skip only where a sandbox cannot exist; anywhere else an unavailable sandbox is a failure.
@@ -28,19 +29,6 @@ def run(code, workdir, *, slot=0, limits=FAST):
     workdir.mkdir(exist_ok=True)
     return run_sandboxed([sys.executable, "-c", textwrap.dedent(code)], workdir=workdir, slot=slot,
                          limits=limits, ro_binds=[Path(sys.prefix)])
-
-
-def host_pids_of(uid):
-    """Pids of host processes whose real uid is uid."""
-    pids = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            real = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if int(real.split()[1]) == uid:
-            pids.append(int(status.parent.name))
-    return pids
 
 
 def test_sandbox_is_available_here():
@@ -93,7 +81,7 @@ def test_background_process_dies_with_sandbox(tmp_path):
     size = ticks.stat().st_size
     time.sleep(0.3)
     assert size > 0 and ticks.stat().st_size == size
-    assert host_pids_of(BASE_UID + 5) == []
+    assert host_pids_of({BASE_UID + 5}) == []
 
 
 def test_sandbox_dies_with_killed_grader(tmp_path):
@@ -106,16 +94,16 @@ def test_sandbox_dies_with_killed_grader(tmp_path):
     """], cwd=Path(__file__).parents[1])
     try:
         deadline = time.monotonic() + 10
-        while not host_pids_of(BASE_UID + 9) and time.monotonic() < deadline:
+        while not host_pids_of({BASE_UID + 9}) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert host_pids_of(BASE_UID + 9), "the sandbox did not start"
+        assert host_pids_of({BASE_UID + 9}), "the sandbox did not start"
     finally:
         grader.kill()
         grader.wait()
     deadline = time.monotonic() + 2
-    while host_pids_of(BASE_UID + 9) and time.monotonic() < deadline:
+    while host_pids_of({BASE_UID + 9}) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert host_pids_of(BASE_UID + 9) == []
+    assert host_pids_of({BASE_UID + 9}) == []
     stages = list(Path(tempfile.gettempdir()).glob(f"sandbox-{grader.pid}-*"))
     assert stages and os.path.ismount(stages[0] / "disk")  # left behind by the killed grader
     sandbox._sweep_stale_stages()
@@ -133,7 +121,7 @@ def test_wall_limit_kills_whole_sandbox(tmp_path):
     """, tmp_path / "work", slot=6, limits=Limits(wall_seconds=2))
     assert result.timed_out and result.returncode is None
     assert 2 <= result.wall_seconds < 4
-    assert host_pids_of(BASE_UID + 6) == []
+    assert host_pids_of({BASE_UID + 6}) == []
 
 
 def test_no_network_but_loopback(tmp_path):
@@ -234,7 +222,7 @@ def test_process_count_is_bounded(tmp_path):
         print(started)
     """, tmp_path / "work", slot=7, limits=Limits(wall_seconds=10, processes=20))
     assert int(result.stdout) == 19, result.stderr  # 20 processes of the slot's uid, the first included
-    assert host_pids_of(BASE_UID + 7) == []
+    assert host_pids_of({BASE_UID + 7}) == []
 
 
 def test_concurrent_slots_have_separate_process_budgets(tmp_path):
@@ -269,7 +257,7 @@ def test_fork_bomb_ends_at_wall_limit(tmp_path):
                 pass
     """, tmp_path / "work", slot=8, limits=Limits(wall_seconds=2, processes=30))
     assert result.timed_out
-    assert host_pids_of(BASE_UID + 8) == []
+    assert host_pids_of({BASE_UID + 8}) == []
 
 
 def test_output_flood_is_capped(tmp_path):
