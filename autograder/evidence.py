@@ -14,6 +14,8 @@ from pathlib import Path, PurePosixPath
 
 import jsonschema
 
+from .export import MAX_MODELS
+
 SNAPSHOTS = Path(".autograder") / "snapshots"
 FINAL = "final"  # the snapshot taken after the last cell
 MAX_EVIDENCE_BYTES = 2 * 2**20
@@ -34,6 +36,19 @@ SCHEMA = {
         "kernel_started_at": {"type": ["number", "null"]},
         "cwd": {"type": "string", "maxLength": 500},
         "final_model_saved": {"type": "boolean"},
+        "models": {
+            "type": "array",
+            "maxItems": MAX_MODELS,
+            "items": {
+                "type": "object",
+                "required": ["variable", "saved"],
+                "properties": {
+                    "variable": {"type": "string", "maxLength": 100},
+                    "saved": {"type": "boolean"},
+                    "error": {"type": "string", "maxLength": 500},
+                },
+            },
+        },
         "variables": {
             "type": "object",
             "additionalProperties": False,
@@ -72,6 +87,7 @@ class Snapshot:
     cwd: str = ""
     kernel_started_at: float | None = None
     final_weights: Path | None = None  # relative to the work folder
+    models: dict = field(default_factory=dict)  # variable -> its weights file (relative) or None when not saved
     problems: list = field(default_factory=list)
 
     def get(self, variable):
@@ -193,12 +209,16 @@ def load_snapshot(work: Path, name: str) -> Snapshot:
             problems.append(f"The exported data does not have the expected shape: {error.message[:200]}")
             continue
         weights = SNAPSHOTS / candidate / "final_model.weights.h5"
+        # File names are the grader's (by position), never a path from the snapshot.
+        models = {model["variable"]: SNAPSHOTS / candidate / f"model_{index}.weights.h5" if model["saved"] else None
+                  for index, model in enumerate(data.get("models", []))}
         return Snapshot(
             name=candidate,
             variables=data["variables"],
             cwd=data.get("cwd", ""),
             kernel_started_at=data.get("kernel_started_at"),
             final_weights=weights if data.get("final_model_saved") else None,
+            models=models,
             problems=problems,
         )
     return Snapshot(name=FINAL, variables={}, problems=problems or ["The run exported nothing: it did not reach the end."])

@@ -8,7 +8,8 @@ kernel as a cell (the `autograder` package itself is not visible there).
 
 A snapshot is a folder `.autograder/snapshots/<name>/` holding `evidence.json` and, when
 the run has a trained model, `final_model.weights.h5` (the trained model's weights as
-they are at that moment).
+they are at that moment), and `model_<i>.weights.h5` for each other Keras model the
+notebook keeps in a variable (the one step 5 reloads the best weights into, say).
 """
 
 import json
@@ -32,6 +33,7 @@ SETTINGS = {
 }
 MAX_STRING = 500
 MAX_EPOCHS = 1000
+MAX_MODELS = 8  # other models saved per snapshot; a notebook of this lesson keeps one or two
 
 
 def _plain(value):
@@ -92,6 +94,36 @@ def _kernel_started_at():
         return None
 
 
+def _save_other_models(user_ns, trained_model, target):
+    """Save the weights of the Keras models held in variables, other than the trained one.
+
+    Why: a number such as best_val_loss can be typed in; weights that give the best epoch's
+    loss in a model other than the trained one show that the best weights were reloaded.
+    """
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return []
+    models = []
+    for var, obj in sorted(user_ns.items(), key=lambda item: str(item[0])):
+        if len(models) == MAX_MODELS:
+            break
+        try:
+            if str(var).startswith("_") or obj is trained_model or not isinstance(obj, keras.Model):
+                continue
+            if not any(obj is seen for _, seen in models):
+                models.append((str(var)[:100], obj))
+        except Exception:
+            continue
+    exported = []
+    for index, (var, obj) in enumerate(models):
+        try:
+            obj.save_weights(os.path.join(target, f"model_{index}.weights.h5"))
+            exported.append({"variable": var, "saved": True})
+        except Exception as error:
+            exported.append({"variable": var, "saved": False, "error": repr(error)[:MAX_STRING]})
+    return exported
+
+
 def snapshot(user_ns, name, folder=".autograder/snapshots"):
     """Write what the variables in `user_ns` hold now to `folder/name/`; never raises."""
     target = os.path.join(folder, name)
@@ -126,6 +158,7 @@ def snapshot(user_ns, name, folder=".autograder/snapshots"):
             evidence["final_model_saved"] = True
         except Exception as error:
             evidence["final_model_error"] = repr(error)[:MAX_STRING]
+    evidence["models"] = _save_other_models(user_ns, trained_model, target)
     with open(os.path.join(target, "evidence.json"), "w") as file:
         json.dump(evidence, file)
     sys.stdout.flush()

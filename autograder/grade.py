@@ -11,6 +11,8 @@ Each step is its own module; this one only puts them in order for many submissio
 
 Runs go in parallel (`jobs` sandboxes at once); verification is quick and goes through
 one long-lived worker, so TensorFlow is imported once per batch, not once per student.
+A submission gives its sandbox back as soon as its notebook has run, so its verification
+overlaps the next run instead of adding to it.
 """
 
 import concurrent.futures
@@ -18,6 +20,7 @@ import csv
 import io
 import json
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -109,10 +112,13 @@ VERIFIER_SECONDS = 120.0  # one submission's checks take about a second once Ten
 
 
 class Grader:
-    """Grades submissions one by one, from any number of threads."""
+    """Grades submissions from any number of threads, with at most `jobs` notebooks running at once."""
 
-    def __init__(self, scratch: Path, *, sandbox: bool = True, limits: Limits = Limits()):
+    def __init__(self, scratch: Path, *, jobs: int = 1, sandbox: bool = True, limits: Limits = Limits()):
         self.scratch, self.sandbox, self.limits = scratch, sandbox, limits
+        self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
+        for slot in range(jobs):
+            self._slots.put(slot)
         self._lock = threading.Lock()
         self._verifier = self._start_verifier()
 
@@ -143,7 +149,15 @@ class Grader:
     def close(self):
         self._verifier.shutdown()
 
-    def grade(self, submission: Submission, slot: int, index: int) -> Result:
+    def _run(self, work: Path):
+        """Run the notebook in `work` as soon as a sandbox slot is free; the slot is freed right after."""
+        slot = self._slots.get()
+        try:
+            return run_notebook(work, slot=slot, limits=self.limits, sandbox=self.sandbox)
+        finally:
+            self._slots.put(slot)
+
+    def grade(self, submission: Submission, index: int) -> Result:
         max_score = sum(exercise.checks().values())
         try:
             notebook = intake.clean(intake.read_notebook(submission.path))
@@ -153,7 +167,7 @@ class Grader:
         # The run sees the release's files (the data) and the clean notebook, nothing else.
         shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
         (work / NOTEBOOK).write_text(json.dumps(notebook))
-        run = run_notebook(work, slot=slot, limits=self.limits, sandbox=self.sandbox)
+        run = self._run(work)
         problem = " ".join(filter(None, [run.problem, run.first_error]))
         tests, training = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
@@ -171,29 +185,23 @@ def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits:
     if sandbox and (reason := check_available()):
         raise SandboxUnavailable(f"Cannot grade untrusted notebooks without a sandbox: {reason}.")
     jobs = jobs or os.cpu_count() or 1
-    slots = list(range(jobs))
-    slot_lock = threading.Lock()
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
-        grader = Grader(Path(scratch), sandbox=sandbox, limits=limits)
+        grader = Grader(Path(scratch), jobs=jobs, sandbox=sandbox, limits=limits)
 
         def one(index, submission):
-            with slot_lock:
-                slot = slots.pop()
             try:
-                result = grader.grade(submission, slot, index)
+                result = grader.grade(submission, index)
             except Exception as error:  # the grader's own failure: this submission only
                 result = Result(submission.name, 0.0, sum(exercise.checks().values()),
                                 failed_checks("The grader failed on this submission; your instructor will look at it."),
                                 "grader error", f"{type(error).__name__}: {error}")
-            finally:
-                with slot_lock:
-                    slots.append(slot)
             if progress:
                 progress(result)
             return result
 
         try:
-            with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            # One thread more than slots: one submission is verified while `jobs` notebooks run.
+            with concurrent.futures.ThreadPoolExecutor(jobs + 1) as pool:
                 return list(pool.map(one, range(len(submissions)), submissions))
         finally:
             grader.close()

@@ -1,7 +1,7 @@
 """End to end: grading is reproducible, whatever else is in the batch and however many run at once.
 
 Two batches, each graded once (module-scoped fixtures) by the real grader:
-- with jobs=2: the solution three times, one mistake and the untouched release, so the
+- with jobs=2: the solution ten times, one mistake and the untouched release, so the
   copies of the solution run next to each other and next to other notebooks;
 - with jobs=1: the solution, the same mistake and the release, one after the other.
 """
@@ -51,8 +51,8 @@ def outcome(result):
 
 @pytest.fixture(scope="module")
 def parallel(tmp_path_factory):
-    """{kind: [Result, ...]}: the solution three times, the mistake and the release, two at a time."""
-    kinds = ["solution", "mistake", "solution", "release", "solution"]
+    """{kind: [Result, ...]}: the solution ten times, the mistake and the release, two at a time."""
+    kinds = ["solution", "mistake", *["solution"] * 4, "release", *["solution"] * 5]
     results = graded_batch(kinds, 2, tmp_path_factory)
     by_kind = {}
     for kind, result in zip(kinds, results):
@@ -66,8 +66,9 @@ def sequential(tmp_path_factory):
     return dict(zip(SMALL_BATCH, graded_batch(SMALL_BATCH, 1, tmp_path_factory)))
 
 
-def test_solution_graded_three_times_gets_identical_results(parallel):
-    """Three copies of the solution in one batch get the same scores, messages and training curves."""
+def test_solution_graded_ten_times_gets_identical_results(parallel):
+    """Ten copies of the solution in one batch get the same scores, messages and training curves."""
+    assert len(parallel["solution"]) == 10
     first, *others = map(outcome, parallel["solution"])
     assert first["score"] == first["max_score"] == 10, first
     assert len(first["training"]["val_loss"]) == exercise.reference()["solution"]["epochs_run"], first["training"]

@@ -255,6 +255,12 @@ CASES = [
                  answer_reload=cells.EVALUATE_PATCHED),
          all_but("model_checkpoint", "reload_val_loss"), "graded",
          {"model_checkpoint": "save_best_only=True", "reload_val_loss": "so the file keeps the best epoch"}),
+    Case("best_val_loss taken from history, evaluate patched to agree",
+         "Step 5 is skipped: Model.evaluate is patched to return history's lowest val_loss, so a fresh, untrained "
+         "build_model() 'evaluates' to it. The training, the file and the number are right, but no model holds the "
+         "reloaded weights, so the reload earns nothing.",
+         answers(answer_reload=cells.RELOAD_FAKED_BY_EVALUATE), all_but("reload_val_loss"), "graded",
+         {"reload_val_loss": "No model other than the trained one holds the best weights"}),
     Case("comparisons patched and an always-equal best_val_loss",
          "numpy.isclose, numpy.allclose, math.isclose and abs are patched to say 'equal', and best_val_loss is a "
          "float subclass equal to everything, holding the last epoch's loss. The grader compares plain numbers "
@@ -713,6 +719,22 @@ def test_final_weights_path_comes_from_the_grader_not_the_snapshot(tmp_path):
     write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
     snapshot = evidence.load_snapshot(tmp_path, "final")
     assert snapshot.final_weights == evidence.SNAPSHOTS / "final" / "final_model.weights.h5"
+
+
+def test_other_models_files_are_named_by_the_grader_not_by_their_variables(tmp_path):
+    """A variable named like a path, and a file named in the snapshot, point nowhere but to the grader's names."""
+    data = dict(cells.FORGED_EVIDENCE, models=[{"variable": "../../etc/passwd", "saved": True, "file": "/etc/passwd"},
+                                               {"variable": "unsaved", "saved": False}])
+    write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
+    snapshot = evidence.load_snapshot(tmp_path, "final")
+    assert snapshot.models == {"../../etc/passwd": evidence.SNAPSHOTS / "final" / "model_0.weights.h5", "unsaved": None}
+
+
+def test_more_models_than_exported_make_the_snapshot_invalid(tmp_path):
+    data = dict(cells.FORGED_EVIDENCE, models=[{"variable": f"m{i}", "saved": True} for i in range(evidence.MAX_MODELS + 1)])
+    write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
+    snapshot = evidence.load_snapshot(tmp_path, "final")
+    assert snapshot.variables == {} and "expected shape" in snapshot.problems[0]
 
 
 # measure: weights files that are not what they say

@@ -142,6 +142,19 @@ MISTAKES = [
         "best_val_loss is the last epoch's loss (epoch 14), not the best weights' loss.",
     ),
     Mistake(
+        "no reload, best_val_loss copied from history",
+        {"answer_reload": 'best_val_loss = min(history.history["val_loss"])\n'},
+        {"reload_val_loss": "No model other than the trained one holds the best weights"},
+        "The number is right, but no model holds the best weights: nothing was reloaded.",
+    ),
+    Mistake(
+        "best weights reloaded into a new model named model",
+        {"answer_reload": 'model = build_model()\nmodel.load_weights("checkpoints/best_model.weights.h5")\n'
+                          "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},
+        {},
+        "model = build_model() makes a fresh model (history.model is still the trained one): a real reload, any name.",
+    ),
+    Mistake(
         "best weights reloaded into the trained model",
         {"answer_reload": 'model.load_weights("checkpoints/best_model.weights.h5")\n'
                           "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},

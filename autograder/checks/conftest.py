@@ -126,6 +126,22 @@ def trained_model_val_loss(history, snapshot, context):
 
 
 @pytest.fixture
+def other_models_val_losses(snapshot, context):
+    """{variable: validation loss measured by the grader, or why it could not be} for each
+    Keras model the notebook keeps in a variable, the trained one excepted."""
+    losses = {}
+    for variable, weights in snapshot.models.items():
+        if weights is None:
+            losses[variable] = "its weights could not be saved"
+            continue
+        try:
+            losses[variable] = measure.val_loss_of(context.work, weights)
+        except evidence.BadEvidence as error:
+            losses[variable] = str(error)
+    return losses
+
+
+@pytest.fixture
 def final_epoch_val_loss(exercise_val_losses, early_stopping):
     """The validation loss the trained model has when fit returns.
 

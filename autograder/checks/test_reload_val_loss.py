@@ -22,6 +22,20 @@ def test_file_reaches_the_expected_loss(checkpoint_val_loss, reference):
     )
 
 
+def test_a_fresh_model_holds_the_best_weights(other_models_val_losses, checkpoint_val_loss):
+    if any(isinstance(loss, float) and same_loss(loss, checkpoint_val_loss) for loss in other_models_val_losses.values()):
+        return
+    found = "; ".join(
+        f"`{variable}` gives val_loss {loss:.4f}" if isinstance(loss, float) else f"`{variable}`: {loss}"
+        for variable, loss in other_models_val_losses.items()
+    ) or "the notebook keeps no model besides the trained one"
+    pytest.fail(
+        f"No model other than the trained one holds the best weights ({found}; the best weights give "
+        f"{checkpoint_val_loss:.4f}): best_val_loss must be measured, not copied from history: {RELOAD}, "
+        "keeping that model in a variable such as best_model."
+    )
+
+
 def test_best_val_loss_is_the_reloaded_loss(best_val_loss, checkpoint_val_loss):
     value = best_val_loss.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):

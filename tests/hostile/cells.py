@@ -151,6 +151,12 @@ EVALUATE_PATCHED = code("""
     keras.Model.load_weights = lambda self, *args, **kwargs: None
 """) + RELOAD_SOLUTION
 
+RELOAD_FAKED_BY_EVALUATE = code("""
+    import keras
+    keras.Model.evaluate = lambda self, *args, **kwargs: [min(history.history["val_loss"]), 1.0]
+    best_val_loss = build_model().evaluate(x_val, y_val, verbose=0)[0]
+""")
+
 COMPARISONS_PATCHED = code("""
     import builtins, math
     import numpy
