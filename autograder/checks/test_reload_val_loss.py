@@ -31,8 +31,8 @@ def test_a_fresh_model_holds_the_best_weights(other_models_val_losses, checkpoin
     ) or "the notebook keeps no model besides the trained one"
     pytest.fail(
         f"No model other than the trained one holds the best weights ({found}; the best weights give "
-        f"{checkpoint_val_loss:.4f}): best_val_loss must be measured, not copied from history: {RELOAD}, "
-        "keeping that model in a variable such as best_model."
+        f"{checkpoint_val_loss:.4f}): {RELOAD}, and keep that fresh model in a variable such as best_model "
+        "(a value copied from history is not a reload)."
     )
 
 
