@@ -148,5 +148,5 @@ def final_epoch_val_loss(exercise_val_losses, early_stopping):
     That of the last epoch, or of the best one when early_stopping restores the best
     weights (Keras 3 restores them whenever a best exists, even without stopping early).
     """
-    losses = exercise_val_losses
-    return min(losses) if early_stopping["settings"].get("restore_best_weights") is True else losses[-1]
+    restored = early_stopping["settings"].get("restore_best_weights") is True
+    return min(exercise_val_losses) if restored else exercise_val_losses[-1]
