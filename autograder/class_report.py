@@ -65,6 +65,7 @@ def attention(result) -> list[str]:
         checks = [clip(t.get("name"), 80) for t in own if phrase in str(t.get("output"))]
         if checks:
             reasons.append(f"suspected tampering: {meaning} ({', '.join(dict.fromkeys(checks))})")
+    reasons += [clip(reason, 500) for reason in data.get("review") or [] if isinstance(reason, str)]
     return reasons
 
 

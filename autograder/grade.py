@@ -51,13 +51,14 @@ class Result:
     message: str | None = None
     seconds: float = 0.0
     training: dict = field(default_factory=dict)  # curves and measured checkpoint loss, for feedback
+    review: list = field(default_factory=list)  # why a person should look at it (grader's sentences)
 
     def to_dict(self):
         return {
             "submission": self.submission, "score": self.score, "max_score": self.max_score,
             "status": self.status, "message": self.message, "seconds": round(self.seconds, 2),
             "tests": [test.to_dict() for test in self.tests],
-            "training": self.training,
+            "training": self.training, "review": self.review,
         }
 
 
@@ -144,7 +145,7 @@ class Grader:
                     verifier.shutdown(wait=False, cancel_futures=True)
                     self._verifier = self._start_verifier()
             return failed_checks("The grader could not read the files this notebook left behind "
-                                 "(reading them crashed or hung the grader's reader)."), {}
+                                 "(reading them crashed or hung the grader's reader)."), {}, []
 
     def close(self):
         self._verifier.shutdown()
@@ -169,10 +170,10 @@ class Grader:
         (work / NOTEBOOK).write_text(json.dumps(notebook))
         run = self._run(work)
         problem = " ".join(filter(None, [run.problem, run.first_error]))
-        tests, training = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
+        tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
         score = sum(test.score for test in tests)
-        return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training)
+        return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training, review)
 
 
 def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits: Limits = Limits(), progress=None) -> list[Result]:

@@ -128,6 +128,15 @@ def training_run(context: Context) -> dict:
             "epochs_limit": exercise.EPOCHS, "patience": exercise.PATIENCE}
 
 
+def review(context: Context) -> list[str]:
+    """Why a person should look at this run, from the grader's own reading of it (empty: no reason).
+
+    Each entry is one sentence for the instructor (and the student's feedback page); the class
+    report lists the submission under "needs a person" with them.
+    """
+    return []
+
+
 def check_run(context: Context, only=None):
-    """`verify` and `training_run` in one call: what the grader's worker does per submission."""
-    return verify(context, only), training_run(context)
+    """`verify`, `training_run` and `review` in one call: what the grader's worker does per submission."""
+    return verify(context, only), training_run(context), review(context)
