@@ -15,8 +15,12 @@ def _grade(args):
 
     from .grade import find_submissions, grade, grade_sheet, results_json, table, write_atomically
     from .sandbox import Limits, SandboxUnavailable
+    from .untrusted_text import terminal
 
-    submissions = find_submissions(args.paths)
+    ignored = []
+    submissions = find_submissions(args.paths, ignored)
+    for skipped in ignored:
+        print(f"WARNING: not graded: {terminal(skipped.path)}: {terminal(skipped.reason)}", file=sys.stderr)
     if not submissions:
         sys.exit(f"No notebooks found in {' '.join(args.paths)}.")
     if args.no_sandbox:
@@ -44,11 +48,13 @@ def _grade(args):
         from .gradebook import record
 
         try:
-            record(results, args.gradebook)
+            unstored = record(results, args.gradebook)
         except LookupError as error:
             sys.exit(str(error))
     feedback, report = _write_feedback(results, args, grading_seconds)
     print(table(results))
+    if args.gradebook and unstored:
+        print(f"Not in the gradebook (no nbgrader student id): {', '.join(terminal(r.submission) for r in unstored)}")
     print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else "")
           + (f", gradebook: {args.gradebook}" if args.gradebook else ""))
     print(f"Feedback: {feedback}/<submission>.html (and .md); class report: {report}")

@@ -503,7 +503,10 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
     written, skipped, unreleasable = {}, {}, {}
     for result in results:
         data = as_dict(result)
-        student = data["submission"]
+        student = data.get("student")
+        if not isinstance(student, str) or not student:
+            skipped[str(data.get("submission"))] = "it names no nbgrader student (not in submitted/<student>/<assignment>/)"
+            continue
         submitted = course_root / "submitted" / student / assignment
         if problem := _not_an_nbgrader_submission(student, submitted, course_root):
             skipped[student] = problem

@@ -28,15 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import exercise, intake
+from .submissions import Submission, find_submissions  # noqa: F401 (find_submissions: part of this module's API)
+from .untrusted_text import spreadsheet, terminal
 from .run import NOTEBOOK, run_notebook
 from .sandbox import Limits, check_available
 from .verify import CheckResult, Context, check_run
-
-
-@dataclass(frozen=True)
-class Submission:
-    name: str
-    path: Path
 
 
 @dataclass
@@ -52,40 +48,15 @@ class Result:
     seconds: float = 0.0
     training: dict = field(default_factory=dict)  # curves and measured checkpoint loss, for feedback
     review: list = field(default_factory=list)  # why a person should look at it (grader's sentences)
+    student: str | None = None  # nbgrader's student id, where the submitted/ layout names a valid one
 
     def to_dict(self):
         return {
             "submission": self.submission, "score": self.score, "max_score": self.max_score,
             "status": self.status, "message": self.message, "seconds": round(self.seconds, 2),
             "tests": [test.to_dict() for test in self.tests],
-            "training": self.training, "review": self.review,
+            "training": self.training, "review": self.review, "student": self.student,
         }
-
-
-def find_submissions(paths) -> list[Submission]:
-    """Notebooks named on the command line, or found in folders (nbgrader's submitted/ layout included).
-
-    In `submitted/<student>/callbacks/callbacks.ipynb` the submission is named after the student.
-    """
-    found = []
-    for path in map(Path, paths):
-        if not path.is_dir():
-            found.append(Submission(_student(path, path.stem), path))
-            continue
-        for folder, dirs, files in os.walk(path):  # does not follow links into other folders
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(f for f in files if f.endswith(".ipynb")):
-                notebook = Path(folder) / name
-                found.append(Submission(_student(notebook, notebook.relative_to(path).with_suffix("").as_posix()), notebook))
-    # Two notebooks with one name (two files both called callbacks.ipynb): name them by path.
-    names = [submission.name for submission in found]
-    return [s if names.count(s.name) == 1 else Submission(s.path.as_posix(), s.path) for s in found]
-
-
-def _student(notebook: Path, otherwise: str) -> str:
-    """The student of `<student>/callbacks/<notebook>.ipynb`, else `otherwise`."""
-    parts = notebook.absolute().parts
-    return parts[-3] if len(parts) >= 3 and parts[-2] == exercise.ASSIGNMENT else otherwise
 
 
 def failed_checks(message: str) -> list[CheckResult]:
@@ -196,6 +167,8 @@ def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits:
                 result = Result(submission.name, 0.0, sum(exercise.checks().values()),
                                 failed_checks("The grader failed on this submission; your instructor will look at it."),
                                 "grader error", f"{type(error).__name__}: {error}")
+            result.student = submission.student
+            result.review = [*submission.review, *result.review]
             if progress:
                 progress(result)
             return result
@@ -227,18 +200,20 @@ def grade_sheet(results) -> str:
     writer.writerow(["submission", "score", "max_score", "status", *names])
     for result in results:
         points = {test.name: test.score for test in result.tests}
-        writer.writerow([result.submission, result.score, result.max_score, result.status, *(points.get(n, 0) for n in names)])
+        writer.writerow([spreadsheet(result.submission), result.score, result.max_score, spreadsheet(result.status),
+                         *(points.get(n, 0) for n in names)])
     return out.getvalue()
 
 
 def table(results) -> str:
     """A plain-text grade table: one row per submission, one column per check."""
     names = list(exercise.checks())
-    width = max([len("submission"), *(len(r.submission) for r in results)])
+    shown = {id(r): terminal(r.submission) for r in results}  # names come from students' folders
+    width = max([len("submission"), *map(len, shown.values())])
     header = f"{'submission':<{width}}  {'score':>9}  " + "  ".join(names) + "  status"
     rows = [header, "-" * len(header)]
     for result in results:
         points = {test.name: test for test in result.tests}
         marks = "  ".join(f"{('ok' if points[n].status == 'passed' else '--') if n in points else '':^{len(n)}}" for n in names)
-        rows.append(f"{result.submission:<{width}}  {result.score:>4g}/{result.max_score:<4g}  {marks}  {result.status}")
+        rows.append(f"{shown[id(result)]:<{width}}  {result.score:>4g}/{result.max_score:<4g}  {marks}  {terminal(result.status)}")
     return "\n".join(rows)

@@ -8,12 +8,16 @@ All submissions are written in one transaction: the gradebook has all of them or
 from nbgrader.api import Gradebook, MissingEntry
 
 from . import exercise
+from .submissions import student_id_problem
 
 
-def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> None:
-    """Store each result's check scores for the student named like the submission.
+def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> list:
+    """Store each result's check scores under its student; return the results that name no student.
 
-    Raises LookupError when the gradebook does not know the assignment (generate it first).
+    Only a result whose submission sat at `submitted/<student>/<assignment>/` with a valid
+    student id (see `autograder.submissions`) is stored: a grade never lands under a name a
+    folder deeper down made up. Raises LookupError when the gradebook does not know the
+    assignment (generate it first).
     """
     notebook = exercise.SOURCE_NOTEBOOK.stem
     with Gradebook(db_url, exercise.course_id()) as gradebook:
@@ -24,12 +28,14 @@ def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> No
                 f"The gradebook {db_url} has no assignment {assignment!r}: run `make release` "
                 "(nbgrader generate_assignment) for this course first."
             ) from None
-        for result in results:
-            gradebook.update_or_create_student(result.submission)
-            gradebook.update_or_create_submission(assignment, result.submission)
+        stored = [r for r in results if r.student and not student_id_problem(r.student)]
+        for result in stored:
+            gradebook.update_or_create_student(result.student)
+            gradebook.update_or_create_submission(assignment, result.student)
             for test in result.tests:
-                grade = gradebook.find_grade(test.name, notebook, assignment, result.submission)
+                grade = gradebook.find_grade(test.name, notebook, assignment, result.student)
                 grade.auto_score = test.score
                 # As nbgrader's own autograde: a grade needs a human only once one overrode it.
                 grade.needs_manual_grade = grade.manual_score is not None
         gradebook.db.commit()
+    return [r for r in results if r not in stored]

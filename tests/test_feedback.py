@@ -51,10 +51,11 @@ def checks(failed=(), message="- {name} went wrong: do the right thing instead."
     ]
 
 
-def result(name="alice", *, failed=(), status="graded", message=None, training=KNOWN_RUN, seconds=8.0, output=None):
+def result(name="alice", *, failed=(), status="graded", message=None, training=KNOWN_RUN, seconds=8.0, output=None, student=None):
     tests = checks(failed, **({"message": output} if output else {}))
     score = sum(test.score for test in tests)
-    return Result(name, score, sum(exercise.checks().values()), tests, status, message, seconds, copy.deepcopy(training))
+    return Result(name, score, sum(exercise.checks().values()), tests, status, message, seconds, copy.deepcopy(training),
+                  student=student)
 
 
 def injected():
@@ -270,20 +271,22 @@ def test_nbgrader_feedback_goes_where_release_feedback_reads_it(tmp_path):
     are submissions that release_feedback would choke on left out, with a reason?"""
     nbgrader_submission(tmp_path, "alice")
     nbgrader_submission(tmp_path, "bob", secret=False)
-    done = feedback.write_nbgrader_feedback([result("alice"), result("bob"), result("x/y.ipynb")], tmp_path)
+    done = feedback.write_nbgrader_feedback([result("alice", student="alice"), result("bob", student="bob"),
+                                             result("x/y.ipynb"), result("eve", student="../eve")], tmp_path)
     folder = tmp_path / "feedback" / "alice" / "callbacks"
     assert done.written == {"alice": folder / "callbacks.html"}
     assert sorted(p.name for p in folder.iterdir()) == ["callbacks.html", "submission_secret.txt", "timestamp.txt"]
     assert (folder / "submission_secret.txt").read_text() == "s3cret"
     assert "submission_secret.txt is missing" in done.skipped["bob"]
-    assert "not an nbgrader student id" in done.skipped["x/y.ipynb"]
+    assert "names no nbgrader student" in done.skipped["x/y.ipynb"]
+    assert "not an nbgrader student id" in done.skipped["../eve"]
     assert not (tmp_path / "feedback" / "bob").exists()
 
 
 def test_pages_release_feedback_cannot_hand_out_are_written_only_on_request(tmp_path):
     """With releasable_only=False, does a submission without nbgrader's files get its page, flagged as unreleasable?"""
     nbgrader_submission(tmp_path, "bob", secret=False)
-    done = feedback.write_nbgrader_feedback([result("bob")], tmp_path, releasable_only=False)
+    done = feedback.write_nbgrader_feedback([result("bob", student="bob")], tmp_path, releasable_only=False)
     assert done.written == {"bob": tmp_path / "feedback" / "bob" / "callbacks" / "callbacks.html"}
     assert "submission_secret.txt is missing" in done.unreleasable["bob"] and done.skipped == {}
 
@@ -313,7 +316,7 @@ def test_student_fetches_the_page_through_nbgrader(tmp_path):
     nbgrader(student_home, "submit")
     nbgrader(course, "collect")
     (student,) = [p.name for p in (course / "submitted").iterdir()]
-    done = feedback.write_nbgrader_feedback([result(student, failed=("stopped_early",))], course)
+    done = feedback.write_nbgrader_feedback([result(student, failed=("stopped_early",), student=student)], course)
     assert list(done.written) == [student]
     nbgrader(course, "release_feedback")
     nbgrader(student_home, "fetch_feedback")

@@ -1,0 +1,123 @@
+"""Find the submissions to grade, and name each after its student only where nbgrader's layout says so.
+
+Folder and file names come from students (a student controls everything inside their own
+`submitted/<student>/` folder), so they are untrusted input: only a notebook at exactly
+`submitted/<student>/<assignment>/<notebook>.ipynb` names a student, and only with a
+student id nbgrader itself would accept. Anything else is ignored with a reason, or graded
+under its path and never stored in the gradebook.
+"""
+
+import os
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import exercise
+
+SUBMITTED = "submitted"  # nbgrader's folder of collected submissions
+MAX_STUDENT_ID = 128  # the length of nbgrader's Student.id column
+# nbgrader finds students by globbing `submitted/*/<assignment>`, and refuses `+` in assignment ids.
+GLOB_AND_SPECIAL = set("*?[]+/\\")
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str  # how results, sheets and pages call it; unique in a batch
+    path: Path
+    student: str | None = None  # nbgrader's student id, when the layout names a valid one
+    review: tuple = ()  # why a person should look, found before grading
+
+
+@dataclass(frozen=True)
+class Ignored:
+    path: Path
+    reason: str
+
+
+def student_id_problem(name: str) -> str | None:
+    """Why `name` cannot be an nbgrader student id (None: it can)."""
+    if not name or name != name.strip():
+        return "a student id must be non-empty, without leading or trailing spaces"
+    if len(name) > MAX_STUDENT_ID:
+        return f"a student id has at most {MAX_STUDENT_ID} characters; this one has {len(name)}"
+    if name.startswith("."):
+        return "a student id must not start with a dot (nbgrader skips hidden folders)"
+    if any(unicodedata.category(c)[0] in "CZ" and c != " " for c in name):
+        return "a student id must not hold control, format or separator characters"
+    if GLOB_AND_SPECIAL & set(name):
+        return f"a student id must not hold any of {''.join(sorted(GLOB_AND_SPECIAL))}"
+    return None
+
+
+def find_submissions(paths, ignored: list | None = None) -> list[Submission]:
+    """The notebooks named in `paths`, or found in folders; `ignored` collects what was left out and why.
+
+    A folder called `submitted` is read as nbgrader's layout: exactly
+    `<student>/<assignment>/<notebook>.ipynb` per student, nothing deeper or shallower.
+    Any other folder is searched whole and its notebooks are named by their paths.
+    """
+    ignored = [] if ignored is None else ignored
+    found = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(_named_file(path))
+        elif path.resolve().name == SUBMITTED:
+            found += _nbgrader_layout(path, ignored)
+        else:
+            found += [Submission(notebook.relative_to(path).with_suffix("").as_posix(), notebook)
+                      for notebook in _notebooks(path)]
+    # The same file reached twice (a folder and a notebook in it) is one submission: keep the first.
+    first = {}
+    for submission in found:
+        first.setdefault(submission.path.resolve(), submission)
+    return _unique(list(first.values()))
+
+
+def _named_file(path: Path) -> Submission:
+    """A notebook named on the command line: its student's, if it sits where nbgrader puts one."""
+    parts = path.absolute().parts
+    if len(parts) >= 4 and parts[-4] == SUBMITTED and parts[-2] == exercise.ASSIGNMENT and not student_id_problem(parts[-3]):
+        return Submission(parts[-3], path, parts[-3])
+    return Submission(path.stem, path)
+
+
+def _notebooks(folder: Path):
+    for root, dirs, files in os.walk(folder):  # does not follow links into other folders
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        yield from (Path(root) / name for name in sorted(files) if name.endswith(".ipynb"))
+
+
+def _nbgrader_layout(submitted: Path, ignored: list) -> list[Submission]:
+    by_student = {}
+    for notebook in _notebooks(submitted):
+        parts = notebook.relative_to(submitted).parts
+        if len(parts) != 3:
+            ignored.append(Ignored(notebook, f"not at {SUBMITTED}/<student>/<assignment>/<notebook>.ipynb "
+                                             f"({len(parts) - 1} folders deep instead of 2)"))
+        elif parts[1] != exercise.ASSIGNMENT:
+            ignored.append(Ignored(notebook, f"the assignment folder must be {exercise.ASSIGNMENT!r}; got {parts[1]!r}"))
+        elif problem := student_id_problem(parts[0]):
+            ignored.append(Ignored(notebook, f"{problem}; got {parts[0]!r}"))
+        else:
+            by_student.setdefault(parts[0], []).append(notebook)
+    found = []
+    for student, notebooks in by_student.items():
+        if len(notebooks) == 1:
+            found.append(Submission(student, notebooks[0], student))
+            continue
+        # Which one counts is the instructor's call: grade each under its path, store none.
+        names = ", ".join(n.name for n in notebooks)
+        reason = f"{student} submitted {len(notebooks)} notebooks ({names}); none is stored in the gradebook until a person picks one"
+        found += [Submission(f"{student}/{n.name}", n, None, (reason,)) for n in notebooks]
+    return found
+
+
+def _unique(found: list[Submission]) -> list[Submission]:
+    """Make names unique: a student keeps their id; any other notebook whose name is taken is named by its path."""
+    students = [s.student for s in found if s.student]
+    taken = set(students)
+    if len(taken) != len(students):  # one student named twice (two PATHs reaching one folder)
+        raise ValueError(f"each student must be graded once; named twice: {sorted({s for s in students if students.count(s) > 1})}")
+    names = [s.name for s in found]
+    return [s if s.student or (names.count(s.name) == 1 and s.name not in taken)
+            else Submission(s.path.as_posix(), s.path, None, s.review) for s in found]
