@@ -114,3 +114,32 @@ def test_grade_sheet_cells_never_run_as_formulas(text):
 
 def test_terminal_keeps_ordinary_text():
     assert terminal("José Ñúñez 李") == "José Ñúñez 李"
+
+
+@pytest.mark.slow
+def test_a_class_with_forged_names_grades_only_real_students_into_the_gradebook(course):
+    """End to end through the command line and a real nbgrader gradebook: does a nested `ghost` stay out of the
+    gradebook, a formula-named student stay text in the sheet, and a newline-named folder stay out with a warning?"""
+    import json
+    import subprocess
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    from conftest import nbgrader
+
+    nbgrader(course, "generate_assignment", A)
+    submitted = course / "submitted"
+    for student in ("mallory", "=cmd", "x\ny", f"mallory/{A}/ghost"):
+        notebook(submitted / student / A / f"{A}.ipynb").write_text("not a notebook")  # refused: no run needed
+    out = course / "out"
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(submitted), "--json", str(out / "results.json"),
+                           "--csv", str(out / "grades.csv"), "--gradebook", f"sqlite:///{course / 'gradebook.db'}", "--quiet"],
+                          cwd=course, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert sorted(r["submission"] for r in results) == ["=cmd", "mallory"]
+    assert "ghost" in done.stderr and "4 folders deep" in done.stderr and "x?y" in done.stderr
+    assert "'=cmd" in (out / "grades.csv").read_text()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", exercise.course_id()) as gradebook:
+        assert sorted(student.id for student in gradebook.students) == ["=cmd", "mallory"]
