@@ -15,6 +15,7 @@ the template; the page has the same no-script Content-Security-Policy as feedbac
 
 import collections
 import datetime
+import math
 import os
 import re
 import statistics
@@ -22,13 +23,14 @@ import urllib.parse
 from pathlib import Path
 
 from . import exercise
-from .feedback import MAX_NAME, as_dict, clip, html_templates, messages, page_names
+from .feedback import MAX_NAME, as_dict, clip, html_templates, messages, page_names, readable
 
 # Statuses of a run that did not end in a normal grading.
 NEEDS_A_HUMAN = {
     "timed out": "timed out",
     "crashed": "the run crashed",
     "refused": "refused file",
+    "verification stopped": "the grader's reader was stopped on the files the run left",
     "grader error": "grader error",
 }
 
@@ -43,7 +45,6 @@ TAMPERING_MARKERS = (
     ("is not a Keras weights file (HDF5)", "the checkpoint file is not an HDF5 weights file"),
     ("is a symbolic link", "a file or folder the run left is a symbolic link"),
     ("is not a regular file (it is a folder, FIFO or device)", "a file the run left is not a regular file"),
-    ("crashed its reader", "the files the run left crashed the grader's reader"),
 )
 
 TOP_FAILURES = 10
@@ -70,7 +71,14 @@ def attention(result) -> list[str]:
 
 
 def _number(value, default=0.0):
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+    """`value` as a finite float, else `default` (a results file may hold anything)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return default
+    try:
+        number = float(value)
+    except OverflowError:  # an int no float can hold
+        return default
+    return number if math.isfinite(number) else default
 
 
 def score_distribution(results) -> list[dict]:
@@ -154,25 +162,40 @@ def _link(page: Path, report_dir: Path) -> str:
     return urllib.parse.quote(Path(os.path.relpath(page.absolute(), report_dir.absolute())).as_posix())
 
 
+def _row(data, href, page_problem=None) -> dict:
+    tests = [t for t in data.get("tests") or [] if isinstance(t, dict)]
+    return {
+        "name": clip(data["submission"], MAX_NAME),
+        "href": href,
+        "score": f"{_number(data.get('score')):g}",
+        "max_score": f"{_number(data.get('max_score')):g}",
+        "status": clip(data.get("status"), 40),
+        "passed": sum(t.get("status") == "passed" for t in tests),
+        "checks": len(tests),
+        "seconds": _duration(data.get("seconds")),
+        "reasons": attention(data) + ([clip(page_problem, 500)] if page_problem else []),
+    }
+
+
 def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
-                assignment: str = exercise.ASSIGNMENT) -> dict:
-    """Everything the class report shows, cleaned: what the template renders."""
-    results = [as_dict(r) for r in results]
+                assignment: str = exercise.ASSIGNMENT, page_problems: dict | None = None) -> dict:
+    """Everything the class report shows, cleaned: what the template renders.
+
+    `page_problems` ({submission: why}, from `feedback.write_feedback`) names the feedback
+    pages that could not be rendered; those submissions are listed as needing a person.
+    """
+    results = [readable(r) for r in results]
     stems = page_names(results)
+    page_problems = page_problems or {}
     rows = []
     for data in results:
-        tests = [t for t in data.get("tests") or [] if isinstance(t, dict)]
-        rows.append({
-            "name": clip(data["submission"], MAX_NAME),
-            "href": _link(Path(feedback_dir) / f"{stems[data['submission']]}.html", Path(report_dir)),
-            "score": f"{_number(data.get('score')):g}",
-            "max_score": f"{_number(data.get('max_score')):g}",
-            "status": clip(data.get("status"), 40),
-            "passed": sum(t.get("status") == "passed" for t in tests),
-            "checks": len(tests),
-            "seconds": _duration(data.get("seconds")),
-            "reasons": attention(data),
-        })
+        href = _link(Path(feedback_dir) / f"{stems[data['submission']]}.html", Path(report_dir))
+        try:
+            rows.append(_row(data, href, page_problems.get(data["submission"])))
+        except Exception as error:  # one poisoned result costs only its own row
+            rows.append({"name": clip(data["submission"], MAX_NAME), "href": href, "score": "?", "max_score": "?",
+                         "status": "unreadable", "passed": 0, "checks": 0, "seconds": "–",
+                         "reasons": [f"its result could not be shown ({type(error).__name__}: {clip(error, 200)})"]})
     scores = [_number(data.get("score")) for data in results]
     max_score = max([_number(data.get("max_score")) for data in results], default=0.0)
     return {
@@ -194,19 +217,20 @@ def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_second
 
 
 def render_class_report(results, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
-                        assignment: str = exercise.ASSIGNMENT) -> str:
+                        assignment: str = exercise.ASSIGNMENT, page_problems: dict | None = None) -> str:
     """The class report as self-contained HTML (no script, no network)."""
     view = report_view(results, report_dir=report_dir, feedback_dir=feedback_dir,
-                       grading_seconds=grading_seconds, assignment=assignment)
+                       grading_seconds=grading_seconds, assignment=assignment, page_problems=page_problems)
     return html_templates().get_template("class_report.html.j2").render(view)
 
 
 def write_class_report(results, path: Path, *, feedback_dir: Path, grading_seconds: float,
-                       assignment: str = exercise.ASSIGNMENT) -> Path:
+                       assignment: str = exercise.ASSIGNMENT, page_problems: dict | None = None) -> Path:
     """Write the class report to `path`, linking each submission to its page in `feedback_dir`."""
     from .grade import write_atomically
 
     path = Path(path)
     write_atomically(path, render_class_report(results, report_dir=path.parent, feedback_dir=feedback_dir,
-                                               grading_seconds=grading_seconds, assignment=assignment))
+                                               grading_seconds=grading_seconds, assignment=assignment,
+                                               page_problems=page_problems))
     return path

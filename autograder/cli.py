@@ -51,12 +51,18 @@ def _grade(args):
             unstored = record(results, args.gradebook)
         except LookupError as error:
             sys.exit(str(error))
-    feedback, report = _write_feedback(results, args, grading_seconds)
+    try:
+        feedback, report = _write_feedback(results, args, grading_seconds)
+        failed = None
+    except Exception as error:  # the grader's own failure: still show the grades, then exit 1
+        failed = f"Writing the feedback pages or the class report failed: {type(error).__name__}: {error}"
     print(table(results))
     if args.gradebook and unstored:
         print(f"Not in the gradebook (no nbgrader student id): {', '.join(terminal(r.submission) for r in unstored)}")
     print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else "")
           + (f", gradebook: {args.gradebook}" if args.gradebook else ""))
+    if failed:
+        sys.exit(failed)
     print(f"Feedback: {feedback}/<submission>.html (and .md); class report: {report}")
 
 
@@ -64,15 +70,21 @@ def _write_feedback(results, args, grading_seconds):
     """Feedback pages and the class report beside the results; nbgrader's feedback/ for a submitted/ folder."""
     from .class_report import write_class_report
     from .feedback import write_feedback, write_nbgrader_feedback
+    from .untrusted_text import terminal
 
     out = Path(args.json).parent
-    write_feedback(results, out / "feedback")
-    report = write_class_report(results, out / "class-report.html", feedback_dir=out / "feedback", grading_seconds=grading_seconds)
+    problems = {}  # submission -> why its page is a placeholder: the class report lists them
+    write_feedback(results, out / "feedback", problems=problems)
     for path in map(Path, args.paths):
         if path.is_dir() and path.resolve().name == "submitted":  # nbgrader's layout: the course is its parent
             written = write_nbgrader_feedback(results, path.resolve().parent)
             print(f"nbgrader feedback: {len(written.written)} page(s) in {path.resolve().parent / 'feedback'}"
-                  + (f"; none for {len(written.skipped)} without nbgrader's submission files" if written.skipped else ""))
+                  + (f"; none for {len(written.skipped)} without nbgrader's submission files" if written.skipped else "")
+                  + (f"; {len(written.unrendered)} placeholder page(s) that could not be rendered" if written.unrendered else ""))
+    report = write_class_report(results, out / "class-report.html", feedback_dir=out / "feedback",
+                                grading_seconds=grading_seconds, page_problems=problems)
+    for name, why in problems.items():
+        print(f"Feedback of {terminal(name)}: {terminal(why)}", file=sys.stderr)
     return out / "feedback", report
 
 

@@ -21,7 +21,9 @@ FINAL = "final"  # the snapshot taken after the last cell
 MAX_EVIDENCE_BYTES = 2 * 2**20
 MAX_WEIGHTS_BYTES = 20 * 2**20
 MAX_EVENT_FILES = 100  # per TensorBoard folder; an honest run writes one per fit
-MAX_SCALARS = 100_000  # 200 epochs logged every batch stay far below
+MAX_SCALARS = 100_000  # values of any kind, per TensorBoard folder; 200 epochs logged every batch stay far below
+MAX_EVENT_RECORDS = MAX_SCALARS  # records of any kind, per TensorBoard folder
+MAX_EVENT_BYTES = 20 * 2**20  # all event files of one TensorBoard folder together
 
 _SCALAR = {"type": ["null", "boolean", "number", "string"], "maxLength": 500}
 _SCALARS = {"type": "object", "maxProperties": 30, "additionalProperties": _SCALAR}
@@ -149,12 +151,34 @@ def read_json(root: Path, relative, limit: int = MAX_EVIDENCE_BYTES):
         raise BadEvidence(f"{relative} is not valid JSON: {str(error)[:200]}") from None
 
 
+def _records(data: bytes):
+    """The records of a TFRecord file (what TensorBoard's event files are), as bytes.
+
+    Each is an 8-byte little-endian length, its 4-byte checksum, the data and its 4-byte
+    checksum. Parsed here rather than by TensorFlow's reader, which allocates whatever
+    length a header declares before it reads; a record that does not fit in what is left
+    ends the file, as a truncated last record does in TensorBoard's reader.
+    """
+    offset = 0
+    while offset + 12 <= len(data):
+        length = int.from_bytes(data[offset:offset + 8], "little")
+        if length > len(data) - offset - 16:
+            return
+        yield data[offset + 12:offset + 12 + length]
+        offset += 16 + length
+
+
+_FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE", "DT_HALF", "DT_BFLOAT16"}
+
+
 def read_scalars(root: Path, log_dir) -> dict:
     """{tag: [(step, value), ...]} from the TensorBoard event files directly in `root/log_dir`.
 
-    Event files are protocol buffers; tensorboard's own reader parses them as data.
+    Event files are protocol buffers, parsed as data. Every byte, record and value read
+    counts against a bound, whatever its kind: a flood of strings or integers costs the
+    grader as much time as a flood of floats.
     """
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto import event_pb2, types_pb2
     from tensorboard.util import tensor_util
 
     folder = root / log_dir
@@ -168,22 +192,34 @@ def read_scalars(root: Path, log_dir) -> dict:
         raise BadEvidence(f"{log_dir} holds no TensorBoard event file.")
     if len(files) > MAX_EVENT_FILES:
         raise BadEvidence(f"{log_dir} holds {len(files)} event files; at most {MAX_EVENT_FILES} are read.")
-    scalars, count = {}, 0
+    total = sum(regular_file(root, Path(log_dir) / name, MAX_EVENT_BYTES).st_size for name in files)
+    if total > MAX_EVENT_BYTES:
+        raise BadEvidence(f"{log_dir} holds {total} bytes of event files; at most {MAX_EVENT_BYTES} are read.")
+    float_types = {types_pb2.DataType.Value(name) for name in _FLOAT_TYPES}
+    scalars, records, values = {}, 0, 0
     for name in files:
-        regular_file(root, Path(log_dir) / name, MAX_WEIGHTS_BYTES)
         try:
-            for event in EventFileLoader(str(folder / name)).Load():
+            for record in _records(read_bytes(root, Path(log_dir) / name, MAX_EVENT_BYTES)):
+                records += 1
+                if records > MAX_EVENT_RECORDS:
+                    raise BadEvidence(f"{log_dir} holds more than {MAX_EVENT_RECORDS} event records; "
+                                      f"an honest run writes a few per epoch.")
+                event = event_pb2.Event.FromString(record)
+                values += len(event.summary.value)
+                if values > MAX_SCALARS:  # bounds the grader's time and memory on a flood of values
+                    raise BadEvidence(f"{log_dir} logs more than {MAX_SCALARS} values.")
                 for value in event.summary.value:
-                    # Only scalars are kept; look at the declared shape before building the array:
-                    # a 20-byte record declaring a huge shape with one value makes make_ndarray
-                    # allocate all of it (np.repeat) in the grader's own process.
-                    if value.tensor.tensor_shape.dim:
+                    kind = value.WhichOneof("value")
+                    if kind == "simple_value":  # TensorFlow 1's scalars
+                        scalars.setdefault(value.tag, []).append((event.step, float(value.simple_value)))
+                        continue
+                    # Only float scalars are kept; look at the declared shape and type before building
+                    # the array: a 20-byte record declaring a huge shape with one value makes
+                    # make_ndarray allocate all of it (np.repeat) in the grader's own process.
+                    if kind != "tensor" or value.tensor.tensor_shape.dim or value.tensor.dtype not in float_types:
                         continue
                     array = tensor_util.make_ndarray(value.tensor)
                     if array.shape == () and array.dtype.kind == "f":
-                        count += 1
-                        if count > MAX_SCALARS:  # bounds the grader's time and memory on a flood of records
-                            raise BadEvidence(f"{log_dir} logs more than {MAX_SCALARS} values.")
                         scalars.setdefault(value.tag, []).append((event.step, float(array)))
         except BadEvidence:
             raise

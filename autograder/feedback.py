@@ -33,7 +33,7 @@ import json
 import math
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -59,6 +59,7 @@ STATUS_LABELS = {
     "refused": "Refused: the file could not be graded",
     "timed out": "Stopped at the time limit",
     "crashed": "The run did not finish",
+    "verification stopped": "Not checked: the grader could not read what the run left; your instructor will look at it",
     "grader error": "Grader error: your instructor will look at it",
 }
 
@@ -100,9 +101,28 @@ def page_names(results) -> dict[str, str]:
 
 def as_dict(result) -> dict:
     """A result as the JSON shape of `Result.to_dict()`, whichever form it came in."""
-    data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    from .grade import json_safe
+
+    # Plain JSON data whatever the result held, in the shapes the pages read.
+    data = json_safe(result.to_dict() if hasattr(result, "to_dict") else dict(result))
     data["submission"] = str(data.get("submission", ""))
+    for key in ("tests", "review"):
+        if not isinstance(data.get(key), list):
+            data[key] = []
     return data
+
+
+def readable(result, problems: dict | None = None) -> dict:
+    """`as_dict(result)`, or for a result that cannot give one, a grader error saying so (added to `problems`)."""
+    try:
+        return as_dict(result)
+    except Exception as error:  # one broken result must not cost the others their pages or report
+        name = getattr(result, "submission", None) or (result.get("submission") if isinstance(result, dict) else None)
+        name = str(name or "?")
+        if problems is not None:
+            problems[name] = f"its result could not be read ({type(error).__name__}: {clip(error, 200)})"
+        return {"submission": name, "score": 0.0, "status": "grader error", "tests": [], "review": [],
+                "message": f"This result could not be read ({type(error).__name__}); your instructor will look at it."}
 
 
 def load_results(path: Path) -> list[dict]:
@@ -123,7 +143,10 @@ def _finite(value):
     """`value` as a float if it is a finite real number (not a bool), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int no float can hold (a history entry of 10 ** 4000)
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -435,16 +458,51 @@ def _write(path: Path, text: str):
     write_atomically(path, text)
 
 
-def write_feedback(results, out_dir: Path, *, assignment: str = exercise.ASSIGNMENT) -> dict[str, Path]:
-    """Write `<name>.html` and `<name>.md` in `out_dir` for each result; {submission: html path}."""
+def unrendered_html(name, error: BaseException) -> str:
+    """The page written instead of one that could not be rendered: it says so, and nothing else."""
+    escape = markupsafe.escape
+    return (
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; base-uri \'none\'; form-action \'none\'">\n'
+        f"<title>Feedback: {escape(clip(name, MAX_NAME))}</title>\n</head>\n<body>\n"
+        f"<h1>Feedback: {escape(clip(name, MAX_NAME))}</h1>\n"
+        "<p>This feedback page could not be rendered from the grading result "
+        f"({escape(type(error).__name__)}). Your instructor has the result and will look at it.</p>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def unrendered_markdown(name, error: BaseException) -> str:
+    """The Markdown page written instead of one that could not be rendered."""
+    return (f"# Feedback: {markdown_text(clip(name, MAX_NAME))}\n\nThis feedback page could not be rendered from "
+            f"the grading result ({type(error).__name__}). Your instructor has the result and will look at it.\n")
+
+
+def _page_problem(error: BaseException) -> str:
+    return f"its feedback page could not be rendered ({type(error).__name__}: {clip(error, 200)}); a placeholder page was written"
+
+
+def write_feedback(results, out_dir: Path, *, assignment: str = exercise.ASSIGNMENT,
+                   problems: dict | None = None) -> dict[str, Path]:
+    """Write `<name>.html` and `<name>.md` in `out_dir` for each result; {submission: html path}.
+
+    A page that cannot be rendered is replaced by one saying so, and the reason is added to
+    `problems` ({submission: why}; the class report lists them): the others are still written.
+    """
     out_dir = Path(out_dir)
+    results = [readable(result, problems) for result in results]
     names = page_names(results)
     written = {}
-    for result in results:
-        data = as_dict(result)
+    for data in results:
         stem = names[data["submission"]]
-        _write(out_dir / f"{stem}.html", render_html(data, assignment=assignment))
-        _write(out_dir / f"{stem}.md", render_markdown(data, assignment=assignment))
+        try:
+            html, markdown = render_html(data, assignment=assignment), render_markdown(data, assignment=assignment)
+        except Exception as error:  # one poisoned result must not cost the others their pages
+            html, markdown = unrendered_html(data["submission"], error), unrendered_markdown(data["submission"], error)
+            if problems is not None:
+                problems[data["submission"]] = _page_problem(error)
+        _write(out_dir / f"{stem}.html", html)
+        _write(out_dir / f"{stem}.md", markdown)
         written[data["submission"]] = out_dir / f"{stem}.html"
     return written
 
@@ -456,6 +514,7 @@ class NbgraderFeedback:
     written: dict  # student -> feedback page
     skipped: dict  # submission -> why no page was written
     unreleasable: dict  # student -> why `nbgrader release_feedback` would stop at this page
+    unrendered: dict = field(default_factory=dict)  # student -> why a placeholder page was written instead
 
 
 # Files nbgrader's release_feedback reads next to each page: when the student submitted, and
@@ -500,9 +559,9 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
     course_root = Path(course_root).resolve()
     notebook = notebook or exercise.RELEASE_NOTEBOOK.stem
     feedback_root = course_root / "feedback"
-    written, skipped, unreleasable = {}, {}, {}
+    written, skipped, unreleasable, unrendered = {}, {}, {}, {}
     for result in results:
-        data = as_dict(result)
+        data = readable(result, unrendered)
         student = data.get("student")
         if not isinstance(student, str) or not student:
             skipped[str(data.get("submission"))] = "it names no nbgrader student (not in submitted/<student>/<assignment>/)"
@@ -520,9 +579,14 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
         for part in (feedback_root, feedback_root / student, folder):
             if part.is_symlink():
                 raise RuntimeError(f"{part} is a symbolic link; refusing to write feedback through it.")
-        _write(folder / f"{notebook}.html", render_html(data, assignment=assignment))
+        try:
+            html = render_html(data, assignment=assignment)
+        except Exception as error:  # one poisoned result must not cost the others their pages
+            html = unrendered_html(student, error)
+            unrendered[student] = _page_problem(error)
+        _write(folder / f"{notebook}.html", html)
         if not missing:
             for name in NBGRADER_FILES:
                 shutil.copyfile(submitted / name, folder / name)
         written[student] = folder / f"{notebook}.html"
-    return NbgraderFeedback(written, skipped, unreleasable)
+    return NbgraderFeedback(written, skipped, unreleasable, unrendered)

@@ -19,6 +19,7 @@ import concurrent.futures
 import csv
 import io
 import json
+import math
 import os
 import queue
 import shutil
@@ -43,7 +44,7 @@ class Result:
     score: float
     max_score: float
     tests: list
-    status: str = "graded"  # graded, refused, timed out, crashed, grader error
+    status: str = "graded"  # graded, refused, timed out, crashed, verification stopped, grader error
     message: str | None = None
     seconds: float = 0.0
     training: dict = field(default_factory=dict)  # curves and measured checkpoint loss, for feedback
@@ -79,44 +80,82 @@ def _quiet_worker():
     os.dup2(devnull, 2)
 
 
+def _nothing_back(function):
+    """Call `function` in the worker; return None (what exercise.setup returns, TensorFlow's objects, cannot be pickled)."""
+    function()
+
+
 VERIFIER_MEMORY_BYTES = 8 * 2**30  # address space; TensorFlow alone reserves a few GiB of it
 VERIFIER_SECONDS = 120.0  # one submission's checks take about a second once TensorFlow is loaded
+VERIFIER_START_SECONDS = 600.0  # a fresh worker importing TensorFlow on a busy machine
+
+
+class VerificationStopped(Exception):
+    """The verifier was killed while it worked on one submission's files (they hung or crashed it)."""
 
 
 class Grader:
-    """Grades submissions from any number of threads, with at most `jobs` notebooks running at once."""
+    """Grades submissions from any number of threads, with at most `jobs` notebooks running at once.
 
-    def __init__(self, scratch: Path, *, jobs: int = 1, sandbox: bool = True, limits: Limits = Limits()):
+    `check` and `warm_up` are what the verifier worker runs (per submission, and once when it
+    starts; default check_run and exercise.setup, looked up when the grader is made); they are
+    parameters so that tests can give a worker a check that hangs.
+    """
+
+    def __init__(self, scratch: Path, *, jobs: int = 1, sandbox: bool = True, limits: Limits = Limits(),
+                 check=None, warm_up=None, verifier_seconds: float | None = None):
         self.scratch, self.sandbox, self.limits = scratch, sandbox, limits
+        self._check, self._warm_up = check or check_run, warm_up or exercise.setup
+        self.verifier_seconds = verifier_seconds or VERIFIER_SECONDS
         self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
         for slot in range(jobs):
             self._slots.put(slot)
+        # One submission at a time in the worker: its time limit then counts its own
+        # verification only, and a kill stops no other submission's work.
         self._lock = threading.Lock()
-        self._verifier = self._start_verifier()
+        self._verifier, self._ready = self._start_verifier()
 
     def _start_verifier(self):
         import multiprocessing
 
         pool = concurrent.futures.ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
-        pool.submit(exercise.setup)  # import TensorFlow while the first notebooks run
-        return pool
+        # Import TensorFlow while the first notebooks run; it is waited for before any submission's time starts.
+        return pool, pool.submit(_nothing_back, self._warm_up)
+
+    def _restart_verifier(self):
+        # ProcessPoolExecutor cannot stop a busy worker (before Python 3.14): kill it.
+        for process in list(self._verifier._processes.values()):
+            process.kill()
+        self._verifier.shutdown(wait=False, cancel_futures=True)
+        self._verifier, self._ready = self._start_verifier()
 
     def _verify(self, context: Context):
+        """`check(context)` in the worker, within `verifier_seconds` of its own start.
+
+        Raises VerificationStopped when it hung or crashed the worker; the worker is then
+        replaced, and submissions waiting for it are verified by the new one.
+        """
         with self._lock:
-            verifier = self._verifier
-        try:
-            return verifier.submit(check_run, context).result(timeout=VERIFIER_SECONDS)
-        except (concurrent.futures.process.BrokenProcessPool, concurrent.futures.TimeoutError):
-            with self._lock:
-                if self._verifier is verifier:
-                    # ProcessPoolExecutor cannot stop a busy worker (before Python 3.14): kill it.
-                    for process in list(verifier._processes.values()):
-                        process.kill()
-                    verifier.shutdown(wait=False, cancel_futures=True)
-                    self._verifier = self._start_verifier()
-            return failed_checks("The grader could not read the files this notebook left behind "
-                                 "(reading them crashed or hung the grader's reader)."), {}, []
+            if self._ready is not None:
+                try:
+                    # The worker's start is the grader's own business, not this submission's.
+                    self._ready.result(timeout=VERIFIER_START_SECONDS)
+                except (concurrent.futures.process.BrokenProcessPool, concurrent.futures.TimeoutError) as error:
+                    self._restart_verifier()
+                    raise RuntimeError(f"the grader's verifier did not start within {VERIFIER_START_SECONDS:g} s "
+                                       f"({type(error).__name__})") from None
+                self._ready = None
+            try:
+                return self._verifier.submit(self._check, context).result(timeout=self.verifier_seconds)
+            except (concurrent.futures.process.BrokenProcessPool, concurrent.futures.TimeoutError) as error:
+                self._restart_verifier()
+                what = (f"did not finish within {self.verifier_seconds:g} s"
+                        if isinstance(error, concurrent.futures.TimeoutError) else "crashed")
+                raise VerificationStopped(
+                    f"The grader's reader {what} on the files this notebook left behind (TensorBoard logs, "
+                    "weights files), so it was stopped and nothing was checked; your instructor will look at them."
+                ) from None
 
     def close(self):
         self._verifier.shutdown()
@@ -141,7 +180,11 @@ class Grader:
         (work / NOTEBOOK).write_text(json.dumps(notebook))
         run = self._run(work)
         problem = " ".join(filter(None, [run.problem, run.first_error]))
-        tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
+        try:
+            tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
+        except VerificationStopped as stopped:
+            return Result(submission.name, 0.0, max_score, failed_checks(str(stopped)), "verification stopped",
+                          str(stopped), run.seconds)
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
         score = sum(test.score for test in tests)
         return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training, review)
@@ -188,8 +231,48 @@ def write_atomically(path: Path, text: str):
     os.replace(file.name, path)
 
 
+def json_safe(value, depth: int = 0):
+    """`value` as strict JSON data: non-finite numbers and ints no float can hold become None.
+
+    Why: results hold what a student's run exported (a history entry of 10 ** 4000, NaN);
+    bare NaN or Infinity is not JSON, and such an int breaks every reader that wants a float.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return None
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if depth > 20:  # results are a few levels deep; deeper is not ours to keep
+        return None
+    if isinstance(value, dict):
+        return {str(key): json_safe(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item, depth + 1) for item in value]
+    try:  # NumPy scalars and the like
+        return json_safe(value.item(), depth + 1)
+    except Exception:
+        return None
+
+
+def _result_dict(result) -> dict:
+    """`result.to_dict()` as strict JSON data; a result that cannot give one is written as a grader error."""
+    try:
+        return json_safe(result.to_dict())
+    except Exception as error:  # one broken result must not cost the others their results file
+        return {"submission": json_safe(str(getattr(result, "submission", "?"))), "score": 0.0,
+                "max_score": sum(exercise.checks().values()), "status": "grader error",
+                "message": f"This result could not be written ({type(error).__name__}); your instructor will look at it.",
+                "seconds": 0.0, "tests": [], "training": {}, "review": []}
+
+
 def results_json(results) -> str:
-    return json.dumps([result.to_dict() for result in results], indent=2) + "\n"
+    """The results as strict JSON (no NaN or Infinity), one entry per submission."""
+    return json.dumps([_result_dict(result) for result in results], indent=2, allow_nan=False) + "\n"
 
 
 def grade_sheet(results) -> str:

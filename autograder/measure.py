@@ -32,24 +32,38 @@ def val_loss_of(root: Path, relative, not_kept=()) -> float:
     return float(model.evaluate(setup["x_val"], setup["y_val"], verbose=0)[0])
 
 
+MAX_HDF5_OBJECTS = 10_000  # groups and datasets; a Keras weights file of this exercise has a few dozen
+
+
 def _check_declared_size(path: Path, relative):
-    """Refuse an HDF5 file whose datasets hold more than MAX_WEIGHTS_BYTES once read, or non-numbers.
+    """Refuse an HDF5 file whose datasets hold more than MAX_WEIGHTS_BYTES once read, or non-numbers,
+    or store their data other than plainly: compressed, filtered, or in chunks larger than they are.
 
     Why: the file's size is capped, not what it unpacks to. Keras refuses links and external or
     virtual datasets itself, but a dataset may declare up to 4 GiB while storing next to nothing
     (compressed, or never written: read as its fill value). A 125 kB file of such datasets made
-    load_weights allocate 24 GB in the grader's own process: the host ran out of memory.
+    load_weights allocate 24 GB in the grader's own process: the host ran out of memory. Even a
+    dataset declaring 10 floats can sit in a gzip chunk that inflates to gigabytes when read; so
+    the storage is checked here, from metadata only, before anything is decompressed. Keras
+    writes each weight as one plain (contiguous, unfiltered) dataset of a few kB.
     """
     import h5py
 
-    declared = 0
+    declared, datasets, objects = 0, [], 0
 
     def visit(name, obj):
-        nonlocal declared
+        nonlocal declared, objects
+        objects += 1
+        if objects > MAX_HDF5_OBJECTS:
+            raise BadEvidence(f"{relative} holds more than {MAX_HDF5_OBJECTS} groups and datasets; "
+                              "a Keras weights file of this model holds a few dozen.")
         if isinstance(obj, h5py.Dataset):
             if obj.dtype.kind not in "biuf":
                 raise BadEvidence(f"{relative} holds {name} of type {obj.dtype}, not numbers: it is not a Keras weights file.")
-            declared += math.prod(obj.shape or ()) * obj.dtype.itemsize
+            size = math.prod(obj.shape or ()) * obj.dtype.itemsize
+            declared += size
+            datasets.append((name, size, obj.chunks, obj.dtype.itemsize, obj.id.get_create_plist().get_nfilters(),
+                             obj.id.get_storage_size()))
 
     try:
         with h5py.File(path, "r") as file:
@@ -60,3 +74,14 @@ def _check_declared_size(path: Path, relative):
         raise BadEvidence(f"{relative} is not a readable weights file: {str(error)[:200]}") from None
     if declared > MAX_WEIGHTS_BYTES:
         raise BadEvidence(f"{relative} unpacks to {declared} bytes of weights; at most {MAX_WEIGHTS_BYTES} are accepted.")
+    for name, size, chunks, itemsize, filters, stored in datasets:
+        if filters:
+            raise BadEvidence(f"{relative} stores {name} compressed or filtered ({filters} filter(s)); Keras writes "
+                              "weights uncompressed, so it is not a Keras weights file.")
+        chunk = math.prod(chunks) * itemsize if chunks else 0
+        if chunk > max(size, itemsize):
+            raise BadEvidence(f"{relative} stores {name} ({size} bytes) in chunks of {chunk} bytes; a chunk must not "
+                              "be larger than its dataset.")
+        if stored > size:
+            raise BadEvidence(f"{relative} stores {stored} bytes for {name}, which declares {size} bytes; "
+                              "a weights file stores what it declares.")

@@ -7,6 +7,7 @@ student produced: the suite reads the run's snapshots and files as data (see
 
 import ast
 import contextlib
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,7 +119,8 @@ def training_run(context: Context) -> dict:
     logs = (snapshot.get("history") or {}).get("history", {})
 
     def series(key):
-        return [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in logs.get(key) or []]
+        values = logs.get(key)
+        return [_finite(v) for v in values] if isinstance(values, list) else []
 
     try:
         checkpoint = measure.val_loss_of(context.work, exercise.CHECKPOINT)
@@ -126,6 +128,17 @@ def training_run(context: Context) -> dict:
         checkpoint = None
     return {"loss": series("loss"), "val_loss": series("val_loss"), "checkpoint_val_loss": checkpoint,
             "epochs_limit": exercise.EPOCHS, "patience": exercise.PATIENCE}
+
+
+def _finite(value) -> float | None:
+    """`value` as a finite float, else None: the exported history may hold 10 ** 4000, "nan" or anything."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def review(context: Context) -> list[str]:

@@ -15,8 +15,10 @@ hostile input to single parts (intake, evidence, measure, sandbox) without train
 
 import contextlib
 import hashlib
+import html
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,6 +430,35 @@ CASES = [
     Case("submitted path is missing", "The file is gone by the time the grader runs.", missing, points(), "refused",
          {"message": "does not exist"}),
 
+    # ---- What one run leaves must cost nobody else anything (and the run sees nothing of the grader) ----
+    Case("history holds numbers no float can hold",
+         "After all the work, a cell puts 10 ** 4000, NaN and infinities into history.history and best_val_loss. "
+         "The checks' snapshots came before it, so full marks; results.json stays strict JSON and every page is "
+         "written (see test_results_are_strict_json_and_every_page_is_written).",
+         edited(insert_after("reload_val_loss", cells.UNREPRESENTABLE_HISTORY)), FULL),
+    Case("error message quotes the sandbox's command line",
+         "The reload cell raises an error holding whatever of pid 1's command line, the mounts and every "
+         "process's command line names a staging folder or a number: the student's feedback quotes it, so it "
+         "must hold nothing of the grader (see test_no_run_sees_the_graders_pid_or_folders).",
+         answers(answer_reload=cells.GRADER_TRACES), all_but("reload_val_loss"), "graded",
+         {"reload_val_loss": cells.LEAK_MARK}),
+    Case("tensorboard flood of ints and strings",
+         "After honest work, a second event file in log_dir/train holding 400,000 records of int64 and string "
+         "scalars, which the reader keeps none of. Every record counts: the train log is refused, fast, with a "
+         "message; only tensorboard_logs is lost, and the verifier is not held up for the others.",
+         answers(answer_reload=cells.TENSORBOARD_FLOOD), all_but("tensorboard_logs"), "graded",
+         {"tensorboard_logs": "more than 100000 event records"}),
+    Case("gzip bomb as the checkpoint",
+         "After honest work, three datasets of checkpoints/best_model.weights.h5 are replaced by datasets declaring "
+         "one float each, stored as one gzip chunk that inflates to almost 4 GiB (about 4 MB on disk). Refused from "
+         "the file's metadata before anything is decompressed: the checks that measure the checkpoint fail, saying why.",
+         answers(answer_reload=cells.GZIP_BOMB_CHECKPOINT), all_but("best_weights_file", "reload_val_loss"), "graded",
+         {"best_weights_file": "compressed or filtered", "reload_val_loss": "compressed or filtered"}),
+    Case("sparse file and hard links after the work",
+         "After honest work, a 3 GiB sparse file and 100 hard links of a 1 MiB file (about 1 MiB of the sandbox's "
+         "disk): full marks, and the host's disk is not charged 3.1 GiB.",
+         answers(answer_reload=cells.SPARSE_AND_HARD_LINKS), FULL),
+
     # ---- Honest but fragile ----
     Case("threads and multiprocessing",
          "The solution plus a cell using a thread pool, a spawn process pool and a daemon thread still "
@@ -527,6 +558,36 @@ def test_nothing_hidden_reaches_any_result(batch):
     secrets = ["python -m autograder reference", '"canonical"', "def test_", "import pytest", "REL_TOL ="]
     for secret in secrets:
         assert secret not in text
+
+
+@pytest.mark.slow
+def test_results_are_strict_json_and_every_page_is_written(batch, tmp_path):
+    """Whatever values the runs exported, is results.json strict JSON, and does every submission get its page
+    and a row of the class report?"""
+    from autograder.class_report import write_class_report
+    from autograder.feedback import write_feedback
+
+    def refuse(constant):
+        raise ValueError(f"results.json holds {constant}, which strict JSON readers refuse")
+
+    results = list(batch.results.values())
+    json.loads(results_json(results), parse_constant=refuse)
+    pages = write_feedback(results, tmp_path / "feedback")
+    assert set(pages) == set(batch.results)
+    report = write_class_report(results, tmp_path / "class-report.html", feedback_dir=tmp_path / "feedback",
+                                grading_seconds=batch.seconds)
+    text = report.read_text()
+    assert all(html.escape(name) in text for name in batch.results if name == html.escape(name))
+
+
+@pytest.mark.slow
+def test_no_run_sees_the_graders_pid_or_folders(batch):
+    """What a run could read of the processes and mounts around it names neither the grader's pid nor its folders."""
+    output = next(t.output for t in batch.results["error message quotes the sandbox's command line"].tests
+                  if t.name == "reload_val_loss")
+    traces = output.split(cells.LEAK_MARK, 1)[1].split("]", 1)[0].split()
+    assert str(os.getpid()) not in traces
+    assert not [t for t in traces if "sandbox-" in t or t.startswith(str(Path(tempfile.gettempdir()) / "autograder-"))]
 
 
 @pytest.mark.slow

@@ -462,3 +462,82 @@ THREADS_AND_PROCESSES = code("""
     threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # still running at the end
     print(len(roots), factorials[-1])
 """)
+
+# Values no float can hold, in a cell after all the work: the checks took their snapshots
+# before it; only the final snapshot (the feedback plot's curves) holds them.
+UNREPRESENTABLE_HISTORY = code("""
+    history.history["loss"][0] = 10 ** 4000
+    history.history["loss"][1] = float("nan")
+    history.history["val_loss"][2] = float("inf")
+    history.history["val_loss"][3] = -float("inf")
+    history.history["huge"] = [10 ** 4000, float("nan")]
+    best_val_loss = 10 ** 4000
+""")
+
+# The sandbox's own command line and mounts, cut to what names the grader (its pid, its staging
+# folder), put where the student's feedback quotes it: the error of the reload cell.
+LEAK_MARK = "LEAK["
+GRADER_TRACES = code(f"""
+    import os, re
+    seen = open("/proc/1/cmdline", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+    seen += open("/proc/self/mountinfo").read()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                seen += open(f"/proc/{{pid}}/cmdline", "rb").read().replace(b"\\0", b" ").decode(errors="replace")
+            except OSError:
+                pass
+    numbers = re.findall(r"\\d{{3,}}", open("/proc/1/cmdline", "rb").read().decode(errors="replace"))
+    traces = sorted(set(re.findall(r"[^ ]*(?:sandbox-|autograder-)[^ ]*", seen))) + sorted(set(numbers))
+    raise RuntimeError("{LEAK_MARK}" + " ".join(traces)[:250] + "]")
+""")
+
+# After honest work: a 3 GiB sparse file and a 1 MiB file with 100 hard links (about 1 MiB of
+# the sandbox's disk); copied back naively they would take 3.1 GiB of the host's.
+SPARSE_AND_HARD_LINKS = RELOAD_SOLUTION + code("""
+    import os
+    os.makedirs("bulk/links", exist_ok=True)
+    with open("checkpoints/sparse.bin", "wb") as file:
+        file.truncate(3 * 2**30)
+    with open("bulk/one.bin", "wb") as file:
+        file.write(os.urandom(2**20))
+    for i in range(100):
+        os.link("bulk/one.bin", f"bulk/links/{i}.bin")
+""")
+
+# After honest work, a second event file in log_dir/train: 400,000 records of int64 and string
+# scalars, none of which the reader keeps, but every one of which it must count.
+TENSORBOARD_FLOOD = RELOAD_SOLUTION + code("""
+    import os
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow.core.util import event_pb2
+
+    records = []
+    for dtype, field, value in ((types_pb2.DT_INT64, "int64_val", [7]), (types_pb2.DT_STRING, "string_val", [b"x" * 10])):
+        tensor = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(), **{field: value})
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="junk", tensor=tensor)])
+        records.append(event_pb2.Event(step=1, wall_time=1.0, summary=summary).SerializeToString())
+    with tf.io.TFRecordWriter(os.path.join(log_dir, "train", "events.out.tfevents.9999999999.flood")) as writer:
+        for step in range(400_000):
+            writer.write(records[step % 2])
+""")
+
+# After honest work, three datasets of the checkpoint declare one float each, stored as one gzip
+# chunk that inflates to almost 4 GiB (about 4 MB on disk).
+GZIP_BOMB_CHECKPOINT = RELOAD_SOLUTION + code("""
+    import h5py, zlib
+
+    compressor = zlib.compressobj(9)
+    block = bytes(2**20)
+    chunk = 2**30 - 1  # floats: one chunk of almost 4 GiB, HDF5's largest
+    bomb = b"".join(compressor.compress(block) for _ in range(chunk * 4 // 2**20)) \\
+        + compressor.compress(bytes(chunk * 4 % 2**20)) + compressor.flush()
+    with h5py.File("checkpoints/best_model.weights.h5", "a") as file:
+        names = []
+        file.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        for name in names[:3]:  # each declares one float; reading it inflates its whole chunk
+            del file[name]
+            data = file.create_dataset(name, shape=(1,), maxshape=(None,), chunks=(chunk,), dtype="f4", compression="gzip")
+            data.id.write_direct_chunk((0,), bomb)
+""")
