@@ -65,6 +65,7 @@ SCHEMA = {
                         "epoch": _SERIES,
                         "history": {"type": "object", "maxProperties": 20, "additionalProperties": _SERIES},
                         "params": _SCALARS,
+                        "optimizer_iterations": {"type": ["integer", "null"], "minimum": 0},
                         "value": _SCALAR,
                         "error": {"type": "string", "maxLength": 500},
                     },

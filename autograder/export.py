@@ -80,6 +80,11 @@ def _history(obj):
         out["params"] = {str(k)[:100]: _plain(v) for k, v in list(dict(obj.params).items())[:20]}
     except Exception as error:
         out["error"] = repr(error)[:MAX_STRING]
+    try:  # batches the trained model's optimizer has seen: one fit of N epochs here takes N x 10
+        steps = _plain(obj.model.optimizer.iterations.numpy())
+        out["optimizer_iterations"] = steps if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 0 else None
+    except Exception:
+        out["optimizer_iterations"] = None
     return out
 
 

@@ -390,6 +390,8 @@ def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT) -> dict:
         "status": STATUS_LABELS.get(status, clip(status, 40)),
         "graded": status == "graded",
         "message": message,
+        # The grader's reasons for a person to look (code it could not read): said to the student too.
+        "review": [clip(reason) for reason in data.get("review") or [] if isinstance(reason, str)],
         "checks": checks,
         "passed": sum(check["passed"] for check in checks),
         "facts": (["The notebook was refused before it ran, so there is no training run to show."]

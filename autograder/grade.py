@@ -181,7 +181,7 @@ class Grader:
         run = self._run(work)
         problem = " ".join(filter(None, [run.problem, run.first_error]))
         try:
-            tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept))
+            tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept, tuple((c.cell_type, c.source) for c in notebook.cells)))
         except VerificationStopped as stopped:
             return Result(submission.name, 0.0, max_score, failed_checks(str(stopped)), "verification stopped",
                           str(stopped), run.seconds)

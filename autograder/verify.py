@@ -25,6 +25,10 @@ class Context:
     run_started_at: float | None = None  # None: take the kernel's start from the snapshot
     run_problem: str | None = None  # why the run did not finish cleanly, in words for the student
     not_kept: tuple = ()  # "path (kind)": links and special files the sandbox did not hand on
+    # (cell_type, source) of each cell of the clean notebook, kept by the grader before the run
+    # (work/submission.ipynb can be overwritten by the run, so it is never read back).
+    # Empty: not known (nbgrader's path), and the checks that read the source do not apply.
+    sources: tuple = ()
 
     def why(self, snapshot=None) -> str:
         """What went wrong with the run, as a sentence to add to a message about something missing."""
@@ -147,7 +151,23 @@ def review(context: Context) -> list[str]:
     Each entry is one sentence for the instructor (and the student's feedback page); the class
     report lists the submission under "needs a person" with them.
     """
-    return []
+    if not context.sources:
+        return []
+    from . import source
+
+    try:
+        reading = source.read(context.sources)
+    except Exception as error:  # the grader's own reader failed: a person decides, the checks used the evidence only
+        return [f"The grader could not read this notebook's code ({type(error).__name__}); a person should check step 4."]
+    out = [f"Cell {place.cell}, line {place.line}{f' ({place.heading})' if place.heading else ''}: the code {what}; "
+           "the grader cannot read what it does, so a person should check this notebook."
+           for place, what in reading.suspicious]
+    unsure = [name for name in source.CALLBACKS if reading.callback("final", name).passed is None
+              and name in reading.defined]
+    if unsure:
+        out.append(f"The grader could not tell from the code which callbacks the fit that returned `history` received "
+                   f"({', '.join(f'`{name}`' for name in unsure)}); a person should check step 4.")
+    return out
 
 
 def check_run(context: Context, only=None):

@@ -434,3 +434,13 @@ def test_real_graded_run_plot_marks_its_own_epochs(tmp_path):
     facts = dom.find(id="training-facts").get_text(" ")
     assert f"at epoch {run.best_epoch}." in facts and f"stopped after epoch {run.stopped_epoch} " in facts
     assert dom.find("img", id="training-plot") is not None
+
+
+def test_the_graders_review_reasons_reach_the_student_escaped():
+    """When the grader could not read some code, does the page say a person will look, and why, without live markup?"""
+    flagged = result("eve")
+    flagged.review = ["Cell 3, line 1: the code calls exec('<script>alert(1)</script>'); a person should check."]
+    page, markdown = feedback.render_html(flagged), feedback.render_markdown(flagged)
+    assert "A person will look at this notebook" in page and "A person will look at this notebook" in markdown
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "A person will look" not in feedback.render_html(result("ada"))

@@ -204,7 +204,7 @@ CASES = [
          "fit with epochs=10**9 and only the TensorBoard callback never returns. Timed out; the three "
          "configuration checks still count from the snapshots taken at their test cells.",
          answers(answer_fit=cells.ENDLESS_TRAINING), points(*CONFIG), "timed out",
-         {"message": "did not finish within", "stopped_early": "`history` is not defined"}),
+         {"message": "did not finish within", "stopped_early": "The run ended before the `stopped_early` test cell (it got past the `tensorboard_callback` one)"}),
     Case("memory bomb",
          "Step 5 first allocates 256 MiB blocks without end: the memory limit turns it into a MemoryError "
          "in that cell, best_val_loss is never set, the kernel and everything else live on.",
@@ -214,7 +214,7 @@ CASES = [
          "After honest work, files fill the run's disk (cwd, /tmp, /dev/shm, HOME) and stay: the snapshots "
          "that follow cannot be written. What was exported before counts; the grader's disk is untouched.",
          answers(answer_reload=cells.DISK_FILLER), all_but("reload_val_loss"), "crashed",
-         {"reload_val_loss": "`best_val_loss` is not defined"}),
+         {"reload_val_loss": "The run ended before the `reload_val_loss` test cell"}),
     Case("output flood",
          "After honest work, 100 MiB of output (with <script> tags) on stdout. Output is not part of the "
          "evidence: full marks, and the grader keeps only a bounded part of it.",
@@ -290,7 +290,7 @@ CASES = [
     Case("os._exit mid-notebook",
          "Step 5 is os._exit(0): the kernel dies. The run is reported as crashed, the checks before count.",
          answers(answer_reload=cells.OS_EXIT), all_but("reload_val_loss"), "crashed",
-         {"message": "kernel died", "reload_val_loss": "`best_val_loss` is not defined"}),
+         {"message": "kernel died", "reload_val_loss": "The run ended before the `reload_val_loss` test cell"}),
     Case("SystemExit, sys.exit and KeyboardInterrupt in cells",
          "Cells end with raise SystemExit, sys.exit() and raise KeyboardInterrupt after honest work. They do not "
          "stop the run or its snapshots: full marks.",
@@ -368,7 +368,7 @@ CASES = [
     Case("kill -9 -1",
          "Step 5, after the reload, sends SIGKILL to every process it may signal. Only its own run dies.",
          answers(answer_reload=cells.KILL_EVERYTHING), all_but("reload_val_loss"), "crashed",
-         {"reload_val_loss": "`best_val_loss` is not defined"}),
+         {"reload_val_loss": "The run ended before the `reload_val_loss` test cell"}),
 
     Case("variables renamed",
          "early_stopping is called `es` (and used under that name in fit). The grader looks for variables "

@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell
 
 from autograder import exercise
 from autograder.grade import Submission, grade
+from hostile.cells import EPOCHS_RUN
 from notebooks import SOLUTION, submission, write
 
 pytestmark = pytest.mark.slow
@@ -219,6 +220,102 @@ MISTAKES = [
         "still get full points and the missing reload is still caught.",
         edit=_without_test_cells,
     ),
+]
+
+
+# Honest ways of writing steps 1 to 4 that the grader's reading of the source must follow
+# (autograder/source.py): every one gets full marks.
+_ES, _MC, _TB = SOLUTION["answer_early_stopping"], SOLUTION["answer_model_checkpoint"], SOLUTION["answer_tensorboard_callback"]
+_FIT_ARGS = "x_train, y_train, validation_data=(x_val, y_val), epochs=200, verbose=0"
+_ALL = "[early_stopping, model_checkpoint, tensorboard_callback]"
+_MC_ARGS = '"checkpoints/best_model.weights.h5", monitor="val_loss", save_best_only=True, save_weights_only=True'
+_STAMP = 'datetime.datetime.now().strftime("%Y%m%d-%H%M%S")'
+HONEST_STYLES = {
+    "callbacks list in a variable": {"answer_fit": f"callbacks = {_ALL}\nmodel = build_model()\nhistory = model.fit({_FIT_ARGS}, callbacks=callbacks)\n"},
+    "tf.keras aliases": {
+        "answer_early_stopping": 'early_stopping = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=5)\n',
+        "answer_model_checkpoint": f"model_checkpoint = tf.keras.callbacks.ModelCheckpoint({_MC_ARGS})\n",
+        "answer_tensorboard_callback": f"tensorboard_callback = tf.keras.callbacks.TensorBoard(log_dir=\"logs/fit/\" + {_STAMP})\n"},
+    "keras.callbacks spelled fully": {
+        "answer_early_stopping": 'early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=5)\n',
+        "answer_model_checkpoint": f"model_checkpoint = keras.callbacks.ModelCheckpoint({_MC_ARGS})\n",
+        "answer_tensorboard_callback": f"tensorboard_callback = keras.callbacks.TensorBoard(log_dir=\"logs/fit/\" + {_STAMP})\n"},
+    "keywords in another order": {"answer_fit": "model = build_model()\nhistory = model.fit(callbacks=[tensorboard_callback, model_checkpoint, early_stopping], "
+                                                "epochs=200, verbose=0, validation_data=(x_val, y_val), x=x_train, y=y_train)\n"},
+    "from keras.callbacks import *": {"answer_early_stopping": "from keras.callbacks import *\n" + _ES},
+    "callbacks built in a list, then named": {
+        "answer_early_stopping": 'callbacks = [EarlyStopping(monitor="val_loss", patience=5)]\nearly_stopping = callbacks[0]\n',
+        "answer_model_checkpoint": f"callbacks.append(ModelCheckpoint({_MC_ARGS}))\nmodel_checkpoint = callbacks[-1]\n",
+        "answer_tensorboard_callback": f'tensorboard_callback = TensorBoard(log_dir="logs/fit/" + {_STAMP})\ncallbacks.append(tensorboard_callback)\n',
+        "answer_fit": f"model = build_model()\nhistory = model.fit({_FIT_ARGS}, callbacks=callbacks)\n"},
+    "verbose everywhere": {
+        "answer_early_stopping": 'early_stopping = EarlyStopping(monitor="val_loss", patience=5, verbose=1)\n',
+        "answer_model_checkpoint": f"model_checkpoint = ModelCheckpoint({_MC_ARGS}, verbose=1)\n",
+        "answer_fit": f"model = build_model()\nhistory = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200, verbose=2, callbacks={_ALL})\n"},
+    "a helper returning the list": {"answer_fit": f"def get_callbacks():\n    return {_ALL}\n\n\nmodel = build_model()\n"
+                                                  f"history = model.fit({_FIT_ARGS}, callbacks=get_callbacks())\n"},
+    "extra harmless callbacks": {"answer_fit": "model = build_model()\nhistory = model.fit(" + _FIT_ARGS + ", callbacks=[keras.callbacks.TerminateOnNaN(), "
+                                               "early_stopping, model_checkpoint, keras.callbacks.CSVLogger('training.csv'), tensorboard_callback])\n"},
+    "log_dir with os.path.join": {"answer_tensorboard_callback": f'log_dir = os.path.join("logs", "fit", {_STAMP})\ntensorboard_callback = TensorBoard(log_dir=log_dir)\n'},
+    "log_dir as an f-string": {"answer_tensorboard_callback": 'tensorboard_callback = TensorBoard(log_dir=f"logs/fit/{datetime.datetime.now():%Y%m%d-%H%M%S}")\n'},
+    "from datetime import datetime": {"answer_tensorboard_callback": 'from datetime import datetime\nstamp = datetime.now().strftime("%Y%m%d-%H%M%S")\n'
+                                                                     'tensorboard_callback = TensorBoard(log_dir="logs/fit/" + stamp)\n'},
+    "comments, blank lines and magics": {
+        "answer_early_stopping": "%load_ext tensorboard\n# step 1\n\n" + _ES + "\n# done\n",
+        "answer_fit": "%%time\n# train with all three callbacks\n\nmodel = build_model()\n\nhistory = model.fit(\n    " + _FIT_ARGS
+                      + ",\n    callbacks=[early_stopping,  # stops\n               model_checkpoint,  # saves\n               tensorboard_callback],\n)\n"},
+    "keyword arguments in a dict": {"answer_fit": f"fit_args = dict(validation_data=(x_val, y_val), epochs=200, verbose=0, callbacks={_ALL})\n"
+                                                  "model = build_model()\nhistory = model.fit(x_train, y_train, **fit_args)\n"},
+    "list grown with append and unpacking": {"answer_fit": "base = [early_stopping]\nbase.append(model_checkpoint)\nmodel = build_model()\n"
+                                                           f"history = model.fit({_FIT_ARGS}, callbacks=[*base, tensorboard_callback])\n"},
+    "fit inside a with block": {"answer_fit": f"model = build_model()\nwith tf.device('/CPU:0'):\n    history = model.fit({_FIT_ARGS}, callbacks=tuple({_ALL}))\n"},
+}
+MISTAKES += [Mistake(f"honest style: {name}", answers, {}, "The three callbacks go into the fit that returns history, written another way.")
+             for name, answers in HONEST_STYLES.items()]
+
+# Runs whose files and numbers look honest, made without the callbacks in the fit that
+# returned history: the behaviour checks fail on the grader's reading of the source.
+_NOT_PASSED = {"stopped_early": "`early_stopping` ", "best_weights_file": "`model_checkpoint` ",
+               "tensorboard_logs": "`tensorboard_callback` "}
+_OWN_CALLBACK = f"""\
+model = build_model()
+_best = [float("inf")]
+_writers = {{part: tf.summary.create_file_writer(os.path.join(tensorboard_callback.log_dir, part)) for part in ("train", "validation")}}
+
+
+def _imitate(epoch, logs):
+    # What ModelCheckpoint and TensorBoard would have done, done by hand.
+    if logs["val_loss"] < _best[0]:
+        _best[0] = logs["val_loss"]
+        os.makedirs("checkpoints", exist_ok=True)
+        model.save_weights("checkpoints/best_model.weights.h5")
+    for part, key in (("train", "loss"), ("validation", "val_loss")):
+        with _writers[part].as_default():
+            tf.summary.scalar("epoch_loss", logs[key], step=epoch)
+            _writers[part].flush()
+
+
+history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs={EPOCHS_RUN}, verbose=0,
+                    callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=_imitate)])
+history.params["epochs"] = 200
+early_stopping.stopped_epoch = {EPOCHS_RUN - 1}
+"""
+MISTAKES += [
+    Mistake("attack: callbacks never passed, imitated by a LambdaCallback", {"answer_fit": _OWN_CALLBACK}, _NOT_PASSED,
+            "The weights file, event files and history are those of an honest run, but the fit that returned "
+            "history received none of the three callbacks."),
+    Mistake("attack: History filled by hand after a hidden training",
+            {"answer_fit": f"_m = build_model()\n_h = _m.fit({_FIT_ARGS}, callbacks={_ALL})\nmodel = _m\n"
+                           "history = keras.callbacks.History()\nhistory.set_model(model)\nhistory.history = dict(_h.history)\n"
+                           "history.epoch = list(_h.epoch)\nhistory.params = dict(_h.params)\n"},
+            {name: "`history` is last set by code other than" for name in _NOT_PASSED},
+            "history is not what a fit returned, so no callback can be shown to have trained it."),
+    Mistake("attack: callbacks given to another fit than history's",
+            {"answer_fit": f"warm_up = build_model()\nwarm_up.fit({_FIT_ARGS}, callbacks={_ALL})\nmodel = build_model()\n"
+                           f"history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs={EPOCHS_RUN}, verbose=0)\n"
+                           "history.params['epochs'] = 200\n"},
+            _NOT_PASSED,
+            "The callbacks did their work in a fit whose History was thrown away; history comes from a fit without them."),
 ]
 
 SOLUTION_NAME, RELEASE_NAME = "solution", "release"

@@ -7,6 +7,8 @@ the test with a message that says what to define. The `context` (the work folder
 the run started, what went wrong with the run) is handed over by `autograder.verify`.
 """
 
+import os
+
 import pytest
 
 from autograder import evidence, exercise, measure
@@ -32,7 +34,12 @@ def context(request):
 
 @pytest.fixture(scope="module")
 def snapshot(request, context):
-    return evidence.load_snapshot(context.work, check_name(request.module))
+    check = check_name(request.module)
+    taken = evidence.load_snapshot(context.work, check)
+    if context.run_problem and not taken.variables:
+        # The run ended before this check's test cell: that, not the student's code, is the cause.
+        pytest.fail(f"The run ended before the `{check}` test cell ({_reached(context)}): {context.run_problem}")
+    return taken
 
 
 def _variable(name, snapshot, context):
@@ -42,6 +49,12 @@ def _variable(name, snapshot, context):
     if "error" in value and value.get("type") == "unreadable":
         pytest.fail(f"`{name}` could not be read: {value['error']}")
     return value
+
+
+def _reached(context) -> str:
+    """How far the run got: the last test cell whose snapshot it wrote (the grader's names, in notebook order)."""
+    taken = [check for check in exercise.checks() if os.path.lexists(context.work / evidence.SNAPSHOTS / check / "evidence.json")]
+    return f"it got past the `{taken[-1]}` one" if taken else "it reached none of them"
 
 
 @pytest.fixture
@@ -150,3 +163,54 @@ def final_epoch_val_loss(exercise_val_losses, early_stopping):
     """
     restored = early_stopping["settings"].get("restore_best_weights") is True
     return min(exercise_val_losses) if restored else exercise_val_losses[-1]
+
+
+@pytest.fixture(scope="session")
+def reading(context):
+    """The grader's reading of the clean notebook's cells (autograder.source), or None when unknown."""
+    from autograder import source
+
+    if not context.sources:
+        return None
+    try:
+        return source.read(context.sources)
+    except Exception:  # the reader's own bug must not cost an honest student points; review() says so
+        return None
+
+
+@pytest.fixture
+def passed_to_fit(reading, snapshot):
+    """`passed_to_fit(name)` fails unless the source shows callback `name` going into the fit that returned history.
+
+    Why: the run's files can be made without the callback (a LambdaCallback saving weights,
+    tf.summary written by hand, a History filled in); which object the fit received is read
+    from the code itself. What the reading cannot follow is left to the run's evidence and
+    listed for a person (verify.review).
+    """
+    def check(name):
+        if reading is None:
+            return
+        found = reading.callback(snapshot.name, name)
+        if found.passed is False:
+            pytest.fail(found.message)
+
+    return check
+
+
+@pytest.fixture
+def attached_to_trained_model(snapshot):
+    """`attached_to_trained_model(name)` fails when the exported callback says it is not attached to
+    history.model (a callback that is not defined is the configuration checks' business, not this one's).
+
+    Why (measured, Keras 3.15): fit sets each of its callbacks' model to the model it trains, and
+    after fit they keep it, so a callback used in history's fit has `.model is history.model`; a
+    callback given to another fit (or to none) does not. The kernel's word is not proof (set_model
+    can be called by hand), but an honest run always says True.
+    """
+    def check(name):
+        if (snapshot.get(name) or {}).get("used_in_fit") is False:
+            pytest.fail(f"`{name}` is not attached to the model that history trained (fit attaches its callbacks to the model "
+                        f"it trains): pass {name} to the fit call that returned history, in step 4.")
+
+    return check
+

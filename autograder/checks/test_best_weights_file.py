@@ -37,3 +37,13 @@ def test_file_holds_an_epoch_of_this_training(checkpoint_file, checkpoint_val_lo
         f"The weights in {CHECKPOINT} give val_loss {checkpoint_val_loss:.4f}, which no epoch of this training "
         f"reached: the file must be written by ModelCheckpoint during this fit ({HOW}), not saved or copied by hand."
     )
+
+
+def test_model_checkpoint_was_passed_to_the_fit(passed_to_fit):
+    # The files and numbers above can be produced without model_checkpoint; the code shows whether
+    # the fit that returned history received it.
+    passed_to_fit("model_checkpoint")
+
+
+def test_model_checkpoint_is_attached_to_the_trained_model(attached_to_trained_model):
+    attached_to_trained_model("model_checkpoint")

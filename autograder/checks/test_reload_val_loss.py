@@ -1,7 +1,10 @@
 """reload_val_loss: the best weights, reloaded into a fresh model, give the run's lowest validation loss."""
 
+import math
+
 import pytest
 
+from autograder import evidence, measure
 from autograder.exercise import CHECKPOINT, same_loss
 
 RELOAD = f'load "{CHECKPOINT}" into a fresh build_model() with load_weights, then evaluate(x_val, y_val)'
@@ -22,18 +25,33 @@ def test_file_reaches_the_expected_loss(checkpoint_val_loss, reference):
     )
 
 
-def test_a_fresh_model_holds_the_best_weights(other_models_val_losses, checkpoint_val_loss):
+def test_a_fresh_model_holds_the_best_weights(other_models_val_losses, checkpoint_val_loss, snapshot, context):
     if any(isinstance(loss, float) and same_loss(loss, checkpoint_val_loss) for loss in other_models_val_losses.values()):
         return
     found = "; ".join(
         f"`{variable}` gives val_loss {loss:.4f}" if isinstance(loss, float) else f"`{variable}`: {loss}"
         for variable, loss in other_models_val_losses.items()
-    ) or "the notebook keeps no model besides the trained one"
-    pytest.fail(
-        f"No model other than the trained one holds the best weights ({found}; the best weights give "
-        f"{checkpoint_val_loss:.4f}): {RELOAD}, and keep that fresh model in a variable such as best_model "
-        "(a value copied from history is not a reload)."
     )
+    # Name the cause: the weights went into the trained model, into no model, or a fresh model got other weights.
+    if _trained_model_holds(checkpoint_val_loss, snapshot, context):
+        cause = ("the best weights were loaded into the trained model itself; load them into a fresh "
+                 "best_model = build_model() instead")
+    elif found:
+        cause = f"{found}, not the best weights' {checkpoint_val_loss:.4f}: load the checkpoint into that fresh model"
+    else:
+        cause = (f"the notebook keeps no model besides the trained one, so nothing was reloaded (the best weights give "
+                 f"{checkpoint_val_loss:.4f}): {RELOAD}, and keep that fresh model in a variable such as best_model")
+    pytest.fail(f"No model other than the trained one holds the best weights: {cause}.")
+
+
+def _trained_model_holds(loss, snapshot, context) -> bool:
+    """Whether the trained model (history.model), measured by the grader, holds the weights giving `loss`."""
+    if snapshot.final_weights is None:
+        return False
+    try:
+        return same_loss(measure.val_loss_of(context.work, snapshot.final_weights), loss)
+    except evidence.BadEvidence:
+        return False
 
 
 def test_best_val_loss_is_the_reloaded_loss(best_val_loss, checkpoint_val_loss):
@@ -42,6 +60,12 @@ def test_best_val_loss_is_the_reloaded_loss(best_val_loss, checkpoint_val_loss):
         pytest.fail(
             f"best_val_loss must be one number, the loss (evaluate returns [loss, accuracy]: take the first); it is a {best_val_loss['type']}."
         )
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        pytest.fail(f"best_val_loss must be a finite number, the loss evaluate returns; it is {best_val_loss['value']!s:.40}.")
     assert same_loss(value, checkpoint_val_loss), (
         f"best_val_loss is {value:.4f}, but the best weights give {checkpoint_val_loss:.4f} on the validation data: {RELOAD}."
     )

@@ -7,6 +7,10 @@ from autograder.exercise import EPOCHS, PATIENCE, same_loss
 
 def test_fit_allows_200_epochs(history):
     epochs = history.get("params", {}).get("epochs")
+    ran = len(history.get("epoch") or [])
+    if epochs != EPOCHS and isinstance(epochs, int) and 0 < ran < epochs:
+        pytest.fail(f"Call fit with epochs={EPOCHS}, as step 4 says; history says epochs={epochs!r}. EarlyStopping did stop "
+                    f"this training (after {ran} epochs), so only the epoch limit needs changing.")
     assert epochs == EPOCHS, f"Call fit with epochs={EPOCHS}, so that EarlyStopping, not the epoch count, ends training; history says epochs={epochs!r}."
 
 
@@ -44,4 +48,31 @@ def test_trained_model_matches_history(trained_model_val_loss, final_epoch_val_l
     assert same_loss(trained_model_val_loss, final_epoch_val_loss), (
         f"The trained model (history.model) gives val_loss {trained_model_val_loss:.4f}, but history says training ended "
         f"at {final_epoch_val_loss:.4f}: history must come from training this model, with nothing trained or loaded into it afterwards."
+    )
+
+
+def test_early_stopping_was_passed_to_the_fit(passed_to_fit):
+    # The files and numbers above can be produced without early_stopping; the code shows whether
+    # the fit that returned history received it.
+    passed_to_fit("early_stopping")
+
+
+def test_early_stopping_is_attached_to_the_trained_model(attached_to_trained_model):
+    attached_to_trained_model("early_stopping")
+
+
+BATCHES_PER_EPOCH = 10  # 300 training images in batches of 32 (fit's default batch size)
+
+
+def test_the_model_trained_every_epoch_once(history, exercise_val_losses):
+    # Measured on an honest run: the optimizer's step count is 14 epochs x 10 batches = 140. A model
+    # trained by more than this fit, or a History written by hand around an untrained model, differs.
+    steps = history.get("optimizer_iterations")
+    if steps is None:
+        return  # not exported (a History without a model fails trained_model_matches_history)
+    expected = len(exercise_val_losses) * BATCHES_PER_EPOCH
+    assert steps == expected, (
+        f"The trained model's optimizer took {steps} training steps, but {len(exercise_val_losses)} epochs of "
+        f"{BATCHES_PER_EPOCH} batches (300 images, batch size 32) take {expected}: history must come from one fit "
+        "of a fresh model = build_model(), as step 4 says."
     )

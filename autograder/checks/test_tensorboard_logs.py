@@ -38,3 +38,13 @@ def test_validation_loss_was_logged_every_epoch(context, log_dir, val_losses):
         f"{(log_dir / 'validation').as_posix()} does not log the val_loss of each of this run's {len(val_losses)} epochs: "
         f"{HOW}, and give each run its own timestamped log_dir."
     )
+
+
+def test_tensorboard_callback_was_passed_to_the_fit(passed_to_fit):
+    # The files and numbers above can be produced without tensorboard_callback; the code shows whether
+    # the fit that returned history received it.
+    passed_to_fit("tensorboard_callback")
+
+
+def test_tensorboard_callback_is_attached_to_the_trained_model(attached_to_trained_model):
+    attached_to_trained_model("tensorboard_callback")

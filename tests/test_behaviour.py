@@ -1,0 +1,71 @@
+"""The behaviour checks on hand-made runs: each needs its callback in the fit that returned history.
+
+No training: the evidence is the export format filled with an honest run's values (as
+tests/hostile/cells.py forges it), changed in one place. The end-to-end cases (honest styles
+at full marks, runs that imitate the callbacks) are in tests/test_mistakes.py.
+"""
+
+import copy
+import json
+
+import pytest
+
+from autograder.evidence import SNAPSHOTS
+from autograder.verify import Context, verify
+from hostile.cells import EPOCHS_RUN, FORGED_EVIDENCE
+from notebooks import SOLUTION
+
+BEHAVIOUR = {"stopped_early": "early_stopping", "best_weights_file": "model_checkpoint",
+             "tensorboard_logs": "tensorboard_callback"}
+
+
+def run_with(tmp_path, change=lambda evidence: None, sources=()):
+    evidence = copy.deepcopy(FORGED_EVIDENCE)
+    evidence.update(name="final", cwd=str(tmp_path))
+    change(evidence)
+    folder = tmp_path / SNAPSHOTS / "final"
+    folder.mkdir(parents=True)
+    (folder / "evidence.json").write_text(json.dumps(evidence))
+    return Context(tmp_path, run_started_at=0.0, sources=sources)
+
+
+def outputs(results):
+    return {result.name: result.output for result in results}
+
+
+def cells(fit_source):
+    return (("markdown", "### Your turn, step 4: build and train"),
+            *(("code", SOLUTION[f"answer_{name}"]) for name in ("early_stopping", "model_checkpoint", "tensorboard_callback")),
+            ("code", fit_source))
+
+
+@pytest.mark.parametrize("check, callback", BEHAVIOUR.items())
+def test_callback_not_attached_to_the_trained_model_fails_its_check(tmp_path, check, callback):
+    def detach(evidence):
+        evidence["variables"][callback]["used_in_fit"] = False
+
+    said = outputs(verify(run_with(tmp_path, detach), only=[check]))[check]
+    assert f"`{callback}` is not attached to the model that history trained" in said, said
+
+
+@pytest.mark.parametrize("check, callback", BEHAVIOUR.items())
+def test_callback_missing_from_the_fit_in_the_source_fails_its_check(tmp_path, check, callback):
+    others = ", ".join(name for name in BEHAVIOUR.values() if name != callback)
+    context = run_with(tmp_path, sources=cells(f"model = build_model()\nhistory = model.fit(x_train, y_train, callbacks=[{others}])\n"))
+    said = outputs(verify(context, only=[check]))[check]
+    assert f"`{callback}` was created but not passed to model.fit(..., callbacks=[...]) in step 4" in said, said
+
+
+def test_the_solutions_source_adds_no_failure(tmp_path):
+    context = run_with(tmp_path, sources=cells(SOLUTION["answer_fit"]))
+    for check, said in outputs(verify(context, only=list(BEHAVIOUR))).items():
+        assert "was created but not passed" not in said and "cannot have been used" not in said, said
+
+
+@pytest.mark.parametrize("steps, fails", [(EPOCHS_RUN * 10, False), (0, True), (EPOCHS_RUN * 10 + 10, True), (None, False)])
+def test_optimizer_steps_must_be_one_fit_of_the_epochs_run(tmp_path, steps, fails):
+    def set_steps(evidence):
+        evidence["variables"]["history"]["optimizer_iterations"] = steps
+
+    said = outputs(verify(run_with(tmp_path, set_steps), only=["stopped_early"]))["stopped_early"]
+    assert ("training steps" in said) is fails, said
