@@ -175,16 +175,22 @@ class Grader:
         except intake.Refused as refused:
             return Result(submission.name, 0.0, max_score, failed_checks(str(refused)), "refused", str(refused))
         work = self.scratch / f"{index:04d}" / "work"
-        # The run sees the release's files (the data) and the clean notebook, nothing else.
-        shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
-        (work / NOTEBOOK).write_text(json.dumps(notebook))
-        run = self._run(work)
-        problem = " ".join(filter(None, [run.problem, run.first_error]))
         try:
-            tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept, tuple((c.cell_type, c.source) for c in notebook.cells)))
-        except VerificationStopped as stopped:
-            return Result(submission.name, 0.0, max_score, failed_checks(str(stopped)), "verification stopped",
-                          str(stopped), run.seconds)
+            # The run sees the release's files (the data) and the clean notebook, nothing else.
+            shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
+            (work / NOTEBOOK).write_text(json.dumps(notebook))
+            run = self._run(work)
+            problem = " ".join(filter(None, [run.problem, run.first_error]))
+            # The checks read the cells as the grader cleaned them, never the file the run could rewrite.
+            sources = tuple((cell.cell_type, cell.source) for cell in notebook.cells)
+            try:
+                tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept, sources))
+            except VerificationStopped as stopped:
+                return Result(submission.name, 0.0, max_score, failed_checks(str(stopped)), "verification stopped",
+                              str(stopped), run.seconds)
+        finally:
+            # What the run left is read by now: the host keeps at most one work folder per thread.
+            shutil.rmtree(work.parent, ignore_errors=True)
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
         score = sum(test.score for test in tests)
         return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training, review)

@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import evidence
+from . import evidence, exercise
 from .sandbox import Limits, run_sandboxed
 
 NOTEBOOK = "submission.ipynb"
 EXECUTED = "executed.ipynb"
+# What the verifier reads of a run, the only things copied back out of its sandbox (in one place).
+KEEP = (EXECUTED, evidence.SNAPSHOTS.parts[0], Path(exercise.CHECKPOINT).parts[0], Path(exercise.LOG_ROOT).parts[0])
 JUPYTER_EXECUTE = [str(Path(sys.prefix) / "bin" / "jupyter-execute"), "--allow-errors", "--output", EXECUTED, NOTEBOOK]
 
 
@@ -37,7 +39,7 @@ def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbo
     """Execute `work/submission.ipynb` with `work` as the kernel's folder."""
     started = time.time()
     if sandbox:
-        result = run_sandboxed(JUPYTER_EXECUTE, workdir=work, slot=slot, limits=limits, ro_binds=[Path(sys.prefix)])
+        result = run_sandboxed(JUPYTER_EXECUTE, workdir=work, slot=slot, limits=limits, ro_binds=[Path(sys.prefix)], keep=KEEP)
         returncode, timed_out, stderr, not_kept = result.returncode, result.timed_out, result.stderr, tuple(result.not_copied)
     else:
         (returncode, timed_out, stderr), not_kept = _run_unsandboxed(work, limits), ()

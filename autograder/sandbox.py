@@ -16,7 +16,13 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
   The caller's `workdir` is copied into /submission before the run. After the run, once no process
   of the sandbox uid is left (so no late writer), `workdir` is emptied and refilled with what the
   sandbox left in /submission: directories and regular files only, owned by root; symlinks and
-  special files are not copied and are listed in `SandboxResult.not_copied`. The tmpfs is unmounted.
+  special files are not copied and are listed in `SandboxResult.not_copied`, and so are hard links
+  and files past a budget of `disk_bytes` of host disk (sparse files): what comes back takes at most
+  disk_bytes of the host's disk. `keep` limits it to what the caller reads. The tmpfs is unmounted.
+- Nothing outlives a run: the namespaces and the tmpfs go with it, and the uid's kernel keyrings
+  (user, user session, persistent: per uid, not per namespace) are cleared before and after it.
+- Nothing of the grader shows: bwrap takes its options (host paths) from a pipe (`--args`), so
+  /proc/1/cmdline shows only the command; the staging folder's name holds no pid (owner.pid inside does).
 - Visible inside: /usr (and the /bin, /lib* links), a few /etc files, generated passwd/group/hosts,
   sys.base_prefix and `ro_binds` (read-only, same path), nothing else of the host.
 Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
@@ -95,15 +101,18 @@ def check_available() -> str | None:
     return None
 
 
-def run_sandboxed(argv, *, workdir, slot, limits=Limits(), env=None, ro_binds=()) -> SandboxResult:
-    """Run argv in a fresh sandbox with cwd /submission holding a copy of workdir; see the module doc."""
+def run_sandboxed(argv, *, workdir, slot, limits=Limits(), env=None, ro_binds=(), keep=None) -> SandboxResult:
+    """Run argv in a fresh sandbox with cwd /submission holding a copy of workdir; see the module doc.
+
+    `keep`: the relative paths copied back into workdir after the run (None: everything).
+    """
     problem = check_available()
     if problem:
         raise SandboxUnavailable(problem)
-    return _run(list(argv), Path(workdir), slot, limits, dict(env or {}), [Path(p) for p in ro_binds])
+    return _run(list(argv), Path(workdir), slot, limits, dict(env or {}), [Path(p) for p in ro_binds], keep)
 
 
-def _run(argv, workdir, slot, limits, env, ro_binds) -> SandboxResult:
+def _run(argv, workdir, slot, limits, env, ro_binds, keep=None) -> SandboxResult:
     if not 0 <= slot < MAX_SLOTS:
         raise ValueError(f"slot must be in 0..{MAX_SLOTS - 1}; got {slot!r}")
     if not workdir.is_dir():
@@ -112,7 +121,7 @@ def _run(argv, workdir, slot, limits, env, ro_binds) -> SandboxResult:
         raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
     uid = BASE_UID + slot
     with _claim_uid(uid):
-        return _run_as(argv, workdir, uid, limits, env, ro_binds)
+        return _run_as(argv, workdir, uid, limits, env, ro_binds, keep)
 
 
 # Host-wide claims on the sandbox uids (one lock file per uid, root's, in a 0700 folder).
@@ -137,9 +146,11 @@ def _claim_uid(uid):
         os.close(fd)
 
 
-def _run_as(argv, workdir, uid, limits, env, ro_binds) -> SandboxResult:
-    # 0700 and root's: nothing else on the host reaches in. The pid lets a later grader sweep it.
-    stage = Path(tempfile.mkdtemp(prefix=f"sandbox-{os.getpid()}-"))
+def _run_as(argv, workdir, uid, limits, env, ro_binds, keep) -> SandboxResult:
+    # 0700 and root's: nothing else on the host reaches in. The owner's pid, in a file (not in the
+    # name, which would be one more thing a run could learn of the grader), lets a later grader sweep it.
+    stage = Path(tempfile.mkdtemp(prefix="sandbox-stage-"))
+    (stage / OWNER_FILE).write_text(str(os.getpid()))
     disk = stage / "disk"
     disk.mkdir()
     mounted = False
@@ -160,26 +171,36 @@ def _run_as(argv, workdir, uid, limits, env, ro_binds) -> SandboxResult:
         for root, dirs, files in os.walk(disk / "work"):
             for name in dirs + files:
                 os.lchown(os.path.join(root, name), uid, uid)
+        # On a tmpfs of their own, not in the stage: mountinfo shows a bind's path inside its file
+        # system (it showed the stage's host path); not on `disk`, whose bytes are the run's.
+        (stage / "etc").mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755,nosuid,nodev", "sandbox-etc", str(stage / "etc")],
+                       check=True, capture_output=True)
         for name, text in _etc_files(uid).items():
-            (stage / name).write_text(text)
+            (stage / "etc" / name).write_text(text)
         cgroup = _cpu_cgroup(uid)
-        command = _share_and_oom_wrapper(cgroup) + _bwrap_command(argv, stage, uid, limits, ro_binds)
-        result = _execute(command, _clean_env(env), limits)
+        command, options = _bwrap_command(argv, stage, uid, limits, ro_binds)
+        _clear_keyrings(uid)  # in case a grader died before clearing after its run
+        result = _execute(_share_and_oom_wrapper(cgroup) + command, options, _clean_env(env), limits)
         _kill_uid(uid)  # the pid namespace should have done it: make sure before reading files
+        _clear_keyrings(uid)
         for entry in workdir.iterdir():
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-        result.not_copied = _copy_back(disk / "work", workdir)
+        result.not_copied = _copy_back(disk / "work", workdir, keep, limits.disk_bytes)
         return result
     finally:
         _kill_uid(uid)
         if mounted:
             _unmount(disk)
+        if os.path.ismount(stage / "etc"):
+            _unmount(stage / "etc")
         shutil.rmtree(stage, ignore_errors=True)
 
 
+OWNER_FILE = "owner.pid"
 CGROUP_NAME = "autograder-sandbox-{uid}"
 
 
@@ -227,11 +248,15 @@ def _unmount(path):
 
 def _sweep_stale_stages():
     """Unmount and remove the staging folders of grader processes that died mid-run."""
-    for stage in Path(tempfile.gettempdir()).glob("sandbox-*-*"):
-        pid = stage.name.split("-")[1]
+    for stage in Path(tempfile.gettempdir()).glob("sandbox-stage-*"):
+        try:
+            pid = (stage / OWNER_FILE).read_text()
+        except OSError:
+            continue  # being made right now, or not ours
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            if os.path.ismount(stage / "disk"):
-                _unmount(stage / "disk")
+            for mount in (stage / "disk", stage / "etc"):
+                if os.path.ismount(mount):
+                    _unmount(mount)
             shutil.rmtree(stage, ignore_errors=True)
 
 
@@ -262,7 +287,7 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime"):
         command += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for name in _etc_files(uid):
-        command += ["--ro-bind", str(stage / name), f"/etc/{name}"]
+        command += ["--ro-bind", str(stage / "etc" / name), f"/etc/{name}"]
     # /tmp before the read-only binds, so a bind that lives under the host's /tmp stays visible.
     command += ["--proc", "/proc", "--dev", "/dev", "--bind", str(disk / "shm"), "/dev/shm",
                 "--bind", str(disk / "tmp"), "/tmp", "--bind", str(disk / "home"), SANDBOX_HOME,
@@ -271,12 +296,16 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
     command += _parents(binds)
     for path in binds:
         command += ["--ro-bind", path, path]
-    command += ["--chdir", SANDBOX_WORKDIR, "--",
+    command += ["--chdir", SANDBOX_WORKDIR]
+    # bwrap reads its options from a pipe (fd ARGS_FD), so its cmdline, which any process of the
+    # run can read at /proc/1/cmdline, shows no host path. The command itself (bwrap takes it from
+    # argv only) names no grader path but the venv's.
+    options = b"".join(arg.encode() + b"\0" for arg in command[1:])
+    return ["bwrap", "--args", ARGS_FD, "--",
                 "prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
                 f"--fsize={limits.file_size_bytes}", "--core=0", "--",
                 "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-                "--inh-caps=-all", "--bounding-set=-all", "--"]
-    return command + argv
+                "--inh-caps=-all", "--bounding-set=-all", "--"] + argv, options
 
 
 def _parents(paths) -> list[str]:
@@ -299,11 +328,29 @@ def _clean_env(extra) -> dict[str, str]:
     return env | extra
 
 
-def _execute(command, env, limits) -> SandboxResult:
+ARGS_FD = "{args_fd}"  # in bwrap's command: replaced by the number of the pipe holding its options
+
+
+def _write_all(fd, data):
+    with open(fd, "wb") as pipe:
+        try:
+            pipe.write(data)
+        except OSError:
+            pass  # bwrap died before reading: _execute reports its exit
+
+
+def _execute(command, options, env, limits) -> SandboxResult:
     start = time.monotonic()
-    # Own session: one killpg reaches bwrap; its pid namespace and --die-with-parent do the rest.
-    proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    reader, writer = os.pipe()
+    os.set_inheritable(reader, True)
+    try:
+        # Own session: one killpg reaches bwrap; its pid namespace and --die-with-parent do the rest.
+        command = [str(reader) if arg == ARGS_FD else arg for arg in command]
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True, pass_fds=(reader,))
+    finally:
+        os.close(reader)
+    threading.Thread(target=_write_all, args=(writer, options), daemon=True).start()
     outputs = [_Capture(proc.stdout, limits.output_bytes), _Capture(proc.stderr, limits.output_bytes)]
     timed_out = False
     try:
@@ -379,20 +426,74 @@ def _real_uid(proc_dir) -> int:
         return int(next(line for line in status if line.startswith("Uid:")).split()[1])
 
 
-def _copy_back(src: Path, dst: Path) -> list[str]:
-    """Copy directories and regular files from src into dst without following links."""
+BLOCK = 4096  # what one directory or the tail of one file takes on the host's disk, at most
+
+
+def _clear_keyrings(uid):
+    """Empty the kernel keyrings that belong to `uid` and outlive its processes.
+
+    Why: the user keyring (@u), the user session keyring (@us, also the session keyring of a
+    run, which has none of its own) and the persistent keyring live in the kernel per uid, not
+    per namespace: a key one submission stored was read back by the next run in its slot.
+    A short child that is `uid` clears them (KEYCTL_CLEAR needs the owner's write permission).
+    """
+    # The system Python: the venv may live where the uid cannot reach (under /root, say).
+    subprocess.run(["/usr/bin/python3", "-I", "-S", "-c", _CLEAR_KEYRINGS], user=uid, group=uid, extra_groups=[],
+                   env={}, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, timeout=30, check=True)
+
+
+# keyctl(2): x86_64 syscall 250, aarch64 219; KEYCTL_CLEAR 7, KEYCTL_GET_PERSISTENT 22.
+_CLEAR_KEYRINGS = """
+import ctypes, platform
+libc = ctypes.CDLL(None, use_errno=True)
+keyctl = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+libc.syscall.restype = ctypes.c_long
+for spec in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
+    libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(7), ctypes.c_long(spec))
+persistent = libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(22), ctypes.c_long(-1), ctypes.c_long(-2))
+if persistent > 0:  # -2: linked into a process keyring of this child only
+    libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(7), ctypes.c_long(persistent))
+"""
+
+
+def _wanted(path: Path, keep) -> bool:
+    """Is `path` (relative) one of `keep`, inside one, or a folder on the way to one?"""
+    return keep is None or any(path.parts[:len(k.parts)] == k.parts or k.parts[:len(path.parts)] == path.parts for k in keep)
+
+
+def _copy_back(src: Path, dst: Path, keep=None, budget=None) -> list[str]:
+    """Copy directories and regular files from src into dst without following links.
+
+    Only what `keep` names, and at most `budget` bytes of the host's disk: a file is charged
+    its size (rounded up to BLOCK), a folder one BLOCK. Why: sparse files and hard links take
+    little of the sandbox's tmpfs but their full size, each, once copied; one run of 1 MiB made
+    3.2 GiB on the host. Hard links are refused (no honest run makes one); a file past the
+    budget (a sparse one, since the tmpfs itself holds at most budget) is not copied.
+    """
+    keep = None if keep is None else [Path(k) for k in keep]
+    left = float("inf") if budget is None else budget
     not_copied, stack = [], [Path()]
     while stack:
         rel = stack.pop()
         with os.scandir(src / rel) as entries:
             for entry in entries:
                 path = rel / entry.name
+                if not _wanted(path, keep):
+                    continue
                 try:
-                    mode = entry.stat(follow_symlinks=False).st_mode
-                    if stat.S_ISDIR(mode) and len(path.parts) <= MAX_COPY_DEPTH:
+                    info = entry.stat(follow_symlinks=False)
+                    mode, cost = info.st_mode, -(-max(info.st_size, 1) // BLOCK) * BLOCK
+                    if stat.S_ISREG(mode) and info.st_nlink > 1:
+                        not_copied.append(f"{path} (hard link)")
+                    elif (stat.S_ISDIR(mode) or stat.S_ISREG(mode)) and cost > left:
+                        sparse = stat.S_ISREG(mode) and info.st_blocks * 512 < info.st_size
+                        not_copied.append(f"{path} ({'sparse file' if sparse else 'over the disk limit'})")
+                    elif stat.S_ISDIR(mode) and len(path.parts) <= MAX_COPY_DEPTH:
+                        left -= BLOCK
                         (dst / path).mkdir(mode=0o755)
                         stack.append(path)
                     elif stat.S_ISREG(mode):
+                        left -= cost
                         shutil.copyfile(src / path, dst / path, follow_symlinks=False)
                     else:
                         kind = "symlink" if stat.S_ISLNK(mode) else "too deep" if stat.S_ISDIR(mode) else "special file"

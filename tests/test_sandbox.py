@@ -104,7 +104,8 @@ def test_sandbox_dies_with_killed_grader(tmp_path):
     while host_pids_of({BASE_UID + 9}) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert host_pids_of({BASE_UID + 9}) == []
-    stages = list(Path(tempfile.gettempdir()).glob(f"sandbox-{grader.pid}-*"))
+    stages = [s for s in Path(tempfile.gettempdir()).glob("sandbox-stage-*")
+              if (s / sandbox.OWNER_FILE).read_text() == str(grader.pid)]
     assert stages and os.path.ismount(stages[0] / "disk")  # left behind by the killed grader
     sandbox._sweep_stale_stages()
     assert not stages[0].exists()
@@ -326,3 +327,24 @@ def test_tensorflow_training_runs_with_default_limits(tmp_path):
     """, tmp_path / "work", limits=Limits())
     assert result.returncode == 0 and result.stdout.split()[-1] == "3", result.stderr
     assert (tmp_path / "work" / "model.weights.h5").stat().st_size > 0
+
+
+def test_copy_back_is_bounded_by_disk_bytes(tmp_path):
+    """Do a 3 GiB sparse file and 50 hard links come back as at most disk_bytes of real host disk?"""
+    limits = Limits(wall_seconds=20, disk_bytes=64 * 2**20, file_size_bytes=4 * 2**30)
+    (tmp_path / "work").mkdir()
+    result = run_sandboxed(["sh", "-c", "truncate -s 3G sparse && head -c 1048576 /dev/zero > f && "
+                            "for i in $(seq 50); do ln f h$i; done && echo ok > normal"],
+                           workdir=tmp_path / "work", slot=3, limits=limits)
+    assert result.returncode == 0, result.stderr
+    seen, real = set(), 0
+    for root, dirs, files in os.walk(tmp_path / "work"):
+        for name in files:
+            info = os.lstat(os.path.join(root, name))
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                real += info.st_blocks * 512
+    assert real < limits.disk_bytes
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["normal"]
+    assert "sparse (sparse file)" in result.not_copied and "f (hard link)" in result.not_copied
+    assert sum(entry.endswith("(hard link)") for entry in result.not_copied) == 51
