@@ -174,7 +174,7 @@ def _run_as(argv, workdir, uid, limits, env, ro_binds, keep) -> SandboxResult:
         # On a tmpfs of their own, not in the stage: mountinfo shows a bind's path inside its file
         # system (it showed the stage's host path); not on `disk`, whose bytes are the run's.
         (stage / "etc").mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755,nosuid,nodev", "sandbox-etc", str(stage / "etc")],
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755,nosuid,nodev", "sandbox", str(stage / "etc")],
                        check=True, capture_output=True)
         for name, text in _etc_files(uid).items():
             (stage / "etc" / name).write_text(text)

@@ -69,3 +69,35 @@ def test_optimizer_steps_must_be_one_fit_of_the_epochs_run(tmp_path, steps, fail
 
     said = outputs(verify(run_with(tmp_path, set_steps), only=["stopped_early"]))["stopped_early"]
     assert ("training steps" in said) is fails, said
+
+
+def _epoch_log(folder, losses, wall_time):
+    """A TensorBoard event file in `folder` with one epoch_loss per epoch, stamped `wall_time`."""
+    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(folder / "events.out.tfevents.1.forged")) as writer:
+        for step, loss in enumerate(losses):
+            tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[loss])
+            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="epoch_loss", tensor=tensor)])
+            writer.write(event_pb2.Event(step=step, wall_time=wall_time, summary=summary).SerializeToString())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("made, fails", [("before the run", True), ("during the run", False)])
+def test_tensorboard_logs_must_be_written_during_the_run(tmp_path, made, fails):
+    """Are event files carried into the notebook (stamped before the run started) refused, and the run's own accepted?"""
+    import time
+
+    from hostile.cells import CANONICAL
+
+    started = time.time() - 60
+    log_dir = tmp_path / FORGED_EVIDENCE["variables"]["tensorboard_callback"]["settings"]["log_dir"]
+    stamp = started - 86400 if fails else started + 1
+    _epoch_log(log_dir / "train", CANONICAL["loss"], stamp)
+    _epoch_log(log_dir / "validation", CANONICAL["val_loss"], stamp)
+    context = run_with(tmp_path)
+    context = Context(context.work, run_started_at=started)
+    said = outputs(verify(context, only=["tensorboard_logs"]))["tensorboard_logs"]
+    assert ("outside this run" in said) == fails, said
