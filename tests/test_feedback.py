@@ -18,6 +18,8 @@ import pytest
 from bs4 import BeautifulSoup
 from PIL import Image
 
+from conftest import BIN  # at import: the hidden suite, run in-process by other tests, brings its own `conftest`
+
 from autograder import class_report, exercise, feedback
 from autograder.grade import Result
 from autograder.verify import CheckResult
@@ -295,8 +297,6 @@ def test_pages_release_feedback_cannot_hand_out_are_written_only_on_request(tmp_
 def test_student_fetches_the_page_through_nbgrader(tmp_path):
     """Through nbgrader's own exchange (submit, collect, release_feedback, fetch_feedback), does the
     student end up with this page?"""
-    from conftest import BIN
-
     course, student_home, exchange = tmp_path / "course", tmp_path / "student", tmp_path / "exchange"
     for folder in (course, student_home, exchange / "keras-callbacks" / "inbound", exchange / "keras-callbacks" / "outbound"):
         folder.mkdir(parents=True)
