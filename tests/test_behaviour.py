@@ -19,14 +19,14 @@ BEHAVIOUR = {"stopped_early": "early_stopping", "best_weights_file": "model_chec
              "tensorboard_logs": "tensorboard_callback"}
 
 
-def run_with(tmp_path, change=lambda evidence: None, sources=()):
+def run_with(tmp_path, change=lambda evidence: None, sources=(), started=0.0):
     evidence = copy.deepcopy(FORGED_EVIDENCE)
     evidence.update(name="final", cwd=str(tmp_path))
     change(evidence)
     folder = tmp_path / SNAPSHOTS / "final"
     folder.mkdir(parents=True)
     (folder / "evidence.json").write_text(json.dumps(evidence))
-    return Context(tmp_path, run_started_at=0.0, sources=sources)
+    return Context(tmp_path, run_started_at=started, sources=sources)
 
 
 def outputs(results):
@@ -97,7 +97,5 @@ def test_tensorboard_logs_must_be_written_during_the_run(tmp_path, made, fails):
     stamp = started - 86400 if fails else started + 1
     _epoch_log(log_dir / "train", CANONICAL["loss"], stamp)
     _epoch_log(log_dir / "validation", CANONICAL["val_loss"], stamp)
-    context = run_with(tmp_path)
-    context = Context(context.work, run_started_at=started)
-    said = outputs(verify(context, only=["tensorboard_logs"]))["tensorboard_logs"]
+    said = outputs(verify(run_with(tmp_path, started=started), only=["tensorboard_logs"]))["tensorboard_logs"]
     assert ("outside this run" in said) == fails, said

@@ -6,8 +6,6 @@ infinities, strings); results carry some of it to the pages (the training curves
 """
 
 import json
-import math
-from pathlib import Path
 
 import numpy as np
 import pytest
