@@ -24,6 +24,7 @@ MAX_EVENT_FILES = 100  # per TensorBoard folder; an honest run writes one per fi
 MAX_SCALARS = 100_000  # values of any kind, per TensorBoard folder; 200 epochs logged every batch stay far below
 MAX_EVENT_RECORDS = MAX_SCALARS  # records of any kind, per TensorBoard folder
 MAX_EVENT_BYTES = 20 * 2**20  # all event files of one TensorBoard folder together
+MAX_TAGS = 1000  # distinct tags remembered per folder; the callback writes a handful
 
 _SCALAR = {"type": ["null", "boolean", "number", "string"], "maxLength": 500}
 _SCALARS = {"type": "object", "maxProperties": 30, "additionalProperties": _SCALAR}
@@ -172,13 +173,21 @@ def _records(data: bytes):
 _FLOAT_TYPES = {"DT_FLOAT", "DT_DOUBLE", "DT_HALF", "DT_BFLOAT16"}
 
 
-def read_scalars(root: Path, log_dir, wall_times: dict | None = None) -> dict:
-    """{tag: [(step, value), ...]} from the TensorBoard event files directly in `root/log_dir`.
+@dataclass
+class EventLog:
+    """What the TensorBoard event files of one folder hold, as plain data."""
+
+    scalars: dict = field(default_factory=dict)  # {tag: [(step, value), ...]}, float scalars only
+    wall_times: dict = field(default_factory=dict)  # {tag: [wall time of each scalar kept, ...]}, seconds since the epoch
+    plugins: dict = field(default_factory=dict)  # {tag: plugin name}, for every tag of any kind (the model graph, say)
+
+
+def read_events(root: Path, log_dir) -> EventLog:
+    """The TensorBoard event files directly in `root/log_dir`, read as untrusted data.
 
     Event files are protocol buffers, parsed as data. Every byte, record and value read
     counts against a bound, whatever its kind: a flood of strings or integers costs the
-    grader as much time as a flood of floats. `wall_times`, when given, receives
-    {tag: [wall time of each value kept, ...]} (seconds since the epoch, as the writer says).
+    grader as much time as a flood of floats.
     """
     from tensorboard.compat.proto import event_pb2, types_pb2
     from tensorboard.util import tensor_util
@@ -198,7 +207,7 @@ def read_scalars(root: Path, log_dir, wall_times: dict | None = None) -> dict:
     if total > MAX_EVENT_BYTES:
         raise BadEvidence(f"{log_dir} holds {total} bytes of event files; at most {MAX_EVENT_BYTES} are read.")
     float_types = {types_pb2.DataType.Value(name) for name in _FLOAT_TYPES}
-    scalars, records, values = {}, 0, 0
+    log, records, values = EventLog(), 0, 0
     for name in files:
         try:
             for record in _records(read_bytes(root, Path(log_dir) / name, MAX_EVENT_BYTES)):
@@ -211,11 +220,12 @@ def read_scalars(root: Path, log_dir, wall_times: dict | None = None) -> dict:
                 if values > MAX_SCALARS:  # bounds the grader's time and memory on a flood of values
                     raise BadEvidence(f"{log_dir} logs more than {MAX_SCALARS} values.")
                 for value in event.summary.value:
+                    if len(log.plugins) < MAX_TAGS:
+                        log.plugins.setdefault(value.tag[:100], value.metadata.plugin_data.plugin_name[:100])
                     kind = value.WhichOneof("value")
                     if kind == "simple_value":  # TensorFlow 1's scalars
-                        scalars.setdefault(value.tag, []).append((event.step, float(value.simple_value)))
-                        if wall_times is not None:
-                            wall_times.setdefault(value.tag, []).append(event.wall_time)
+                        log.scalars.setdefault(value.tag, []).append((event.step, float(value.simple_value)))
+                        log.wall_times.setdefault(value.tag, []).append(event.wall_time)
                         continue
                     # Only float scalars are kept; look at the declared shape and type before building
                     # the array: a 20-byte record declaring a huge shape with one value makes
@@ -224,14 +234,13 @@ def read_scalars(root: Path, log_dir, wall_times: dict | None = None) -> dict:
                         continue
                     array = tensor_util.make_ndarray(value.tensor)
                     if array.shape == () and array.dtype.kind == "f":
-                        scalars.setdefault(value.tag, []).append((event.step, float(array)))
-                        if wall_times is not None:
-                            wall_times.setdefault(value.tag, []).append(event.wall_time)
+                        log.scalars.setdefault(value.tag, []).append((event.step, float(array)))
+                        log.wall_times.setdefault(value.tag, []).append(event.wall_time)
         except BadEvidence:
             raise
         except Exception as error:  # a corrupt file is the student's, not the grader's, failure
             raise BadEvidence(f"{Path(log_dir) / name} is not a readable event file: {str(error)[:200]}") from None
-    return scalars
+    return log
 
 
 def load_snapshot(work: Path, name: str) -> Snapshot:

@@ -27,6 +27,7 @@ EPOCHS = 200
 PATIENCE = 5
 CHECKPOINT = "checkpoints/best_model.weights.h5"
 LOG_ROOT = "logs/fit"
+BATCHES_PER_EPOCH = 10  # 300 training images in batches of 32 (fit's default batch size)
 # How close two validation losses must be to count as the same value. On one machine the
 # training is bit-for-bit reproducible; the slack covers other CPUs (oneDNN kernels) and
 # is 10x smaller than the gap between the best epoch and any other epoch of the run.

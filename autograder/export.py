@@ -20,16 +20,17 @@ import time
 
 FORMAT = 1
 VARIABLES = ("early_stopping", "model_checkpoint", "tensorboard_callback", "history", "best_val_loss")
-# The settings read from each callback; only plain values are kept.
+# What is read from each callback: its settings and, after a fit, the state that fit left
+# in it (EarlyStopping's stopped_epoch and best, ModelCheckpoint's best); only plain values are kept.
 SETTINGS = {
     "early_stopping": (
         "monitor", "mode", "min_delta", "patience", "baseline", "restore_best_weights",
-        "start_from_epoch", "verbose", "stopped_epoch",
+        "start_from_epoch", "verbose", "stopped_epoch", "best", "best_epoch", "wait",
     ),
     "model_checkpoint": (
-        "filepath", "monitor", "mode", "save_best_only", "save_weights_only", "save_freq", "verbose",
+        "filepath", "monitor", "mode", "save_best_only", "save_weights_only", "save_freq", "verbose", "best",
     ),
-    "tensorboard_callback": ("log_dir", "histogram_freq", "update_freq"),
+    "tensorboard_callback": ("log_dir", "histogram_freq", "update_freq", "write_graph"),
 }
 MAX_STRING = 500
 MAX_EPOCHS = 1000

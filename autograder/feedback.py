@@ -317,7 +317,10 @@ def plot_png(run: TrainingRun) -> bytes | None:
     return out.getvalue()
 
 
+@functools.lru_cache(maxsize=256)
 def plot_data_uri(run: TrainingRun) -> str | None:
+    # Cached: a plot costs about 0.25 s, the same submission's page is written twice (the
+    # feedback folder and nbgrader's), and honest runs of a deterministic exercise share a plot.
     png = plot_png(run)
     return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
@@ -375,8 +378,8 @@ def check_view(test: dict, run_message: str | None) -> dict:
 # ---------------------------------------------------------------- pages
 
 
-def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT) -> dict:
-    """Everything a feedback page shows, cleaned: what both templates render."""
+def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT, plot: bool = True) -> dict:
+    """Everything a feedback page shows, cleaned: what both templates render (the plot: HTML only)."""
     data = as_dict(result)
     message = clip(data.get("message")) or None
     checks = [check_view(test, data.get("message")) for test in data.get("tests") or []]
@@ -396,7 +399,7 @@ def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT) -> dict:
         "passed": sum(check["passed"] for check in checks),
         "facts": (["The notebook was refused before it ran, so there is no training run to show."]
                   if status == "refused" else describe(run)),
-        "plot": plot_data_uri(run),
+        "plot": plot_data_uri(run) if plot else None,
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -448,7 +451,7 @@ def render_html(result, *, assignment: str = exercise.ASSIGNMENT) -> str:
 
 def render_markdown(result, *, assignment: str = exercise.ASSIGNMENT) -> str:
     """The same feedback as Markdown, for platforms that take text (the plot's marks as sentences)."""
-    return markdown_templates().get_template("feedback.md.j2").render(feedback_view(result, assignment=assignment))
+    return markdown_templates().get_template("feedback.md.j2").render(feedback_view(result, assignment=assignment, plot=False))
 
 
 # ---------------------------------------------------------------- writers

@@ -882,7 +882,7 @@ def _tensor(value, shape=()):
 
 
 @pytest.mark.slow
-def test_read_scalars_skips_a_shape_bomb(tmp_path):
+def test_read_events_skips_a_shape_bomb(tmp_path):
     """A 30-byte record declaring 2**28 floats (1 GiB, one value given) is skipped, not built."""
     import tracemalloc
 
@@ -890,7 +890,7 @@ def test_read_scalars_skips_a_shape_bomb(tmp_path):
                 [(0, "epoch_loss", _tensor(0.5)), (0, "bomb", _tensor(1.0, shape=(2**28,))), (1, "epoch_loss", _tensor(0.25))])
     tracemalloc.start()
     try:
-        scalars = evidence.read_scalars(tmp_path, "logs")
+        scalars = evidence.read_events(tmp_path, "logs").scalars
         assert tracemalloc.get_traced_memory()[1] < 100 * 2**20
     finally:
         tracemalloc.stop()
@@ -898,26 +898,26 @@ def test_read_scalars_skips_a_shape_bomb(tmp_path):
 
 
 @pytest.mark.slow
-def test_read_scalars_bounds_floods(tmp_path):
+def test_read_events_bounds_floods(tmp_path):
     _event_file(tmp_path / "many" / "events.out.tfevents.1.host",
                 [(step, "epoch_loss", _tensor(1.0)) for step in range(evidence.MAX_SCALARS + 1)])
     with pytest.raises(evidence.BadEvidence, match="more than"):
-        evidence.read_scalars(tmp_path, "many")
+        evidence.read_events(tmp_path, "many").scalars
     for number in range(evidence.MAX_EVENT_FILES + 1):
         write(tmp_path / "files" / f"events.out.tfevents.{number}.host", b"")
     with pytest.raises(evidence.BadEvidence, match="event files"):
-        evidence.read_scalars(tmp_path, "files")
+        evidence.read_events(tmp_path, "files").scalars
 
 
 @pytest.mark.slow
-def test_read_scalars_refuses_corrupt_and_linked_files(tmp_path):
+def test_read_events_refuses_corrupt_and_linked_files(tmp_path):
     write(tmp_path / "corrupt" / "events.out.tfevents.1.host", b"\xff" * 100)
-    assert evidence.read_scalars(tmp_path, "corrupt") == {}  # TensorBoard's reader skips what it cannot parse
+    assert evidence.read_events(tmp_path, "corrupt").scalars == {}  # TensorBoard's reader skips what it cannot parse
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(evidence.BadEvidence, match="symbolic link"):
-        evidence.read_scalars(tmp_path, "linked")
+        evidence.read_events(tmp_path, "linked").scalars
     (tmp_path / "fifo").mkdir()
     os.mkfifo(tmp_path / "fifo" / "events.out.tfevents.1.host")
     with pytest.raises(evidence.BadEvidence, match="not a regular file"):
-        evidence.read_scalars(tmp_path, "fifo")
+        evidence.read_events(tmp_path, "fifo").scalars

@@ -157,7 +157,7 @@ def test_event_files_are_read_without_tensorflow_and_keep_float_scalars(tmp_path
         _event(0, _value("count", "DT_INT64", int64_val=[3])),
         _event(1, _value("epoch_loss", "DT_DOUBLE", double_val=[0.25])),
     ])
-    assert evidence.read_scalars(tmp_path, "logs") == {"epoch_loss": [(0, 0.5), (1, 0.25)]}
+    assert evidence.read_events(tmp_path, "logs").scalars == {"epoch_loss": [(0, 0.5), (1, 0.25)]}
 
 
 @pytest.mark.parametrize("kind", ["int", "string"])
@@ -169,7 +169,7 @@ def test_a_flood_of_records_of_any_type_is_refused_fast(tmp_path, kind):
              [_event(step, value) for step in range(evidence.MAX_EVENT_RECORDS + 1)])
     started = time.monotonic()
     with pytest.raises(evidence.BadEvidence, match="more than"):
-        evidence.read_scalars(tmp_path, "logs")
+        evidence.read_events(tmp_path, "logs").scalars
     assert time.monotonic() - started < 30
 
 
@@ -178,7 +178,7 @@ def test_a_flood_of_values_in_few_records_is_refused(tmp_path):
     _records(tmp_path / "logs" / "events.out.tfevents.1.host",
              [_event(step, *many) for step in range(evidence.MAX_SCALARS // 1000 + 1)])
     with pytest.raises(evidence.BadEvidence, match=f"more than {evidence.MAX_SCALARS} values"):
-        evidence.read_scalars(tmp_path, "logs")
+        evidence.read_events(tmp_path, "logs").scalars
 
 
 def test_event_files_are_bounded_in_bytes_together(tmp_path):
@@ -187,7 +187,7 @@ def test_event_files_are_bounded_in_bytes_together(tmp_path):
     for number in range(evidence.MAX_EVENT_BYTES // (2 * 2**20) + 1):
         _records(tmp_path / "logs" / f"events.out.tfevents.{number}.host", [big])
     with pytest.raises(evidence.BadEvidence, match="bytes of event files"):
-        evidence.read_scalars(tmp_path, "logs")
+        evidence.read_events(tmp_path, "logs").scalars
 
 
 def test_a_record_declaring_more_than_the_file_ends_it(tmp_path):
@@ -196,7 +196,7 @@ def test_a_record_declaring_more_than_the_file_ends_it(tmp_path):
     _records(path, [_event(0, _value("epoch_loss", float_val=[0.5]))])
     with open(path, "ab") as file:
         file.write((2**60).to_bytes(8, "little") + b"\0" * 64)
-    assert evidence.read_scalars(tmp_path, "logs") == {"epoch_loss": [(0, 0.5)]}
+    assert evidence.read_events(tmp_path, "logs").scalars == {"epoch_loss": [(0, 0.5)]}
 
 
 # --- HDF5: storage is checked before anything decompresses ------------------------------------
@@ -284,5 +284,5 @@ def test_tensorboard_logs_written_by_keras_are_read(tmp_path):
     history = model.fit(setup["x_train"][:64], setup["y_train"][:64], epochs=3, verbose=0,
                         validation_data=(setup["x_val"][:32], setup["y_val"][:32]), callbacks=[callback])
     for folder, key in (("train", "loss"), ("validation", "val_loss")):
-        logged = [v for _, v in sorted(evidence.read_scalars(tmp_path, Path("logs") / folder)["epoch_loss"])]
+        logged = [v for _, v in sorted(evidence.read_events(tmp_path, Path("logs") / folder).scalars["epoch_loss"])]
         assert logged == pytest.approx(history.history[key], rel=1e-6)

@@ -47,3 +47,20 @@ def test_model_checkpoint_was_passed_to_the_fit(passed_to_fit):
 
 def test_model_checkpoint_is_attached_to_the_trained_model(attached_to_trained_model):
     attached_to_trained_model("model_checkpoint")
+
+
+def test_model_checkpoint_state_is_this_training(model_checkpoint, exercise_val_losses):
+    # Measured (Keras 3.15): with save_best_only=True on val_loss, fit leaves in model_checkpoint.best
+    # the lowest val_loss it saved at. A checkpoint that never took part in this fit still holds its
+    # initial value, None.
+    settings = model_checkpoint["settings"]
+    if settings.get("save_best_only") is not True or settings.get("monitor") != "val_loss":
+        return  # configured otherwise: the model_checkpoint check says so
+    best = settings.get("best")
+    if isinstance(best, bool) or not isinstance(best, (int, float)):
+        best = None
+    assert best is not None and same_loss(best, min(exercise_val_losses)), (
+        f"model_checkpoint's state does not come from this training: "
+        f"{'it saved no epoch' if best is None else f'the best val_loss it saved at is {best:.4f}'}, but this "
+        f"training's lowest was {min(exercise_val_losses):.4f}: {HOW}, in the fit that returned history."
+    )

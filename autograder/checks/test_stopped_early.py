@@ -3,7 +3,7 @@
 import pytest
 
 from autograder import replay
-from autograder.exercise import EPOCHS, PATIENCE, same_loss
+from autograder.exercise import BATCHES_PER_EPOCH, EPOCHS, PATIENCE, same_loss
 
 def test_fit_allows_200_epochs(history):
     epochs = history.get("params", {}).get("epochs")
@@ -61,9 +61,6 @@ def test_early_stopping_is_attached_to_the_trained_model(attached_to_trained_mod
     attached_to_trained_model("early_stopping")
 
 
-BATCHES_PER_EPOCH = 10  # 300 training images in batches of 32 (fit's default batch size)
-
-
 def test_the_model_trained_every_epoch_once(history, exercise_val_losses):
     # Measured on an honest run: the optimizer's step count is 14 epochs x 10 batches = 140. A model
     # trained by more than this fit, or a History written by hand around an untrained model, differs.
@@ -76,3 +73,22 @@ def test_the_model_trained_every_epoch_once(history, exercise_val_losses):
         f"{BATCHES_PER_EPOCH} batches (300 images, batch size 32) take {expected}: history must come from one fit "
         "of a fresh model = build_model(), as step 4 says."
     )
+
+
+def test_early_stopping_state_is_this_training(early_stopping, val_losses, history):
+    # Measured (Keras 3.15): the fit that early_stopping stopped leaves in it stopped_epoch, the
+    # 0-based epoch at which it stopped (the last of history), and best, the lowest val_loss it
+    # saw. A callback that never took part in this fit still holds 0 and None (or another fit's values).
+    settings = early_stopping["settings"]
+    limit = history.get("params", {}).get("epochs")
+    if not isinstance(limit, int) or len(val_losses) >= limit or settings.get("monitor") != "val_loss":
+        return  # it did not stop this run (said above), or it watched something else (the early_stopping check)
+    stopped, best = settings.get("stopped_epoch"), settings.get("best")
+    if isinstance(best, bool) or not isinstance(best, (int, float)):
+        best = None
+    if stopped == len(val_losses) - 1 and best is not None and any(same_loss(best, v) for v in val_losses):
+        return
+    said = f"it stopped a training at epoch {stopped + 1}" if isinstance(stopped, int) and stopped > 0 else "it never stopped a training"
+    said += f" and saw a best val_loss of {best:.4f}" if best is not None else " and saw no val_loss"
+    pytest.fail(f"early_stopping's state does not come from this training: {said}, while history stopped after epoch "
+                f"{len(val_losses)}: pass early_stopping to the fit call that returned history, in step 4.")

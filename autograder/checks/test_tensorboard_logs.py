@@ -19,48 +19,80 @@ def log_dir(tensorboard_callback, snapshot):
         pytest.fail(f"tensorboard_callback's log_dir is unusable: {error}")
 
 
-def epoch_losses(context, folder):
-    try:
-        scalars = evidence.read_scalars(context.work, folder)
-    except evidence.BadEvidence as error:
-        pytest.fail(f"No TensorBoard log of this run under {folder.as_posix()}: {error} To write one, {HOW}.")
-    return [value for _, value in sorted(scalars.get("epoch_loss", []))]
+@pytest.fixture
+def events(context, log_dir):
+    """`events("train")`: the EventLog of log_dir/train, read once per test; fails saying why it cannot be read."""
+    logs = {}
+
+    def read(folder):
+        if folder not in logs:
+            try:
+                logs[folder] = evidence.read_events(context.work, log_dir / folder)
+            except evidence.BadEvidence as error:
+                logs[folder] = error
+        if isinstance(logs[folder], evidence.BadEvidence):
+            pytest.fail(f"No TensorBoard log of this run under {(log_dir / folder).as_posix()}: {logs[folder]} To write one, {HOW}.")
+        return logs[folder]
+
+    return read
 
 
-def test_training_loss_was_logged_every_epoch(context, log_dir, val_losses):
-    logged = epoch_losses(context, log_dir / "train")
+def epoch_losses(log):
+    return [value for _, value in sorted(log.scalars.get("epoch_loss", []))]
+
+
+def test_training_loss_was_logged_every_epoch(events, log_dir, val_losses):
+    logged = epoch_losses(events("train"))
     assert len(logged) == len(val_losses), (
         f"{(log_dir / 'train').as_posix()} logs {len(logged)} epochs of epoch_loss, but training ran {len(val_losses)}: "
         f"{HOW}, and give each run its own timestamped log_dir."
     )
 
 
-def test_validation_loss_was_logged_every_epoch(context, log_dir, val_losses):
-    logged = epoch_losses(context, log_dir / "validation")
+def test_validation_loss_was_logged_every_epoch(events, log_dir, val_losses):
+    logged = epoch_losses(events("validation"))
     assert len(logged) == len(val_losses) and all(map(same_loss, logged, val_losses)), (
         f"{(log_dir / 'validation').as_posix()} does not log the val_loss of each of this run's {len(val_losses)} epochs: "
         f"{HOW}, and give each run its own timestamped log_dir."
     )
 
 
-def test_events_were_written_during_this_run(context, log_dir):
+def test_events_were_written_during_this_run(context, log_dir, events):
     # Event files made before the run (an honest run's logs carried in the notebook) hold the
     # wall times of when they were made; the callback writes each epoch while this run goes on.
     if context.run_started_at is None:
         pytest.skip("the run's start is not known to the grader (nbgrader's own autograde)")
     now = time.time()
-    for folder in (log_dir / "train", log_dir / "validation"):
-        times = {}
-        try:
-            evidence.read_scalars(context.work, folder, wall_times=times)
-        except evidence.BadEvidence:
-            continue  # said by the tests above
-        outside = [t for t in times.get("epoch_loss", []) if not context.run_started_at - CLOCK_SLACK <= t <= now + CLOCK_SLACK]
+    for folder in ("train", "validation"):
+        times = events(folder).wall_times.get("epoch_loss", [])
+        outside = [t for t in times if not context.run_started_at - CLOCK_SLACK <= t <= now + CLOCK_SLACK]
         assert not outside, (
-            f"{folder.as_posix()} holds epoch_loss written {len(outside)} time(s) outside this run (the run started at "
+            f"{(log_dir / folder).as_posix()} holds epoch_loss written {len(outside)} time(s) outside this run (the run started at "
             f"{time.strftime('%H:%M:%S', time.localtime(context.run_started_at))}): the log must be written by "
             f"tensorboard_callback while this notebook trains, not copied in; {HOW}."
         )
+
+
+def test_logs_are_what_the_tensorboard_callback_writes(events, log_dir, val_losses, tensorboard_callback):
+    # Measured (Keras 3.15): during fit, TensorBoard also logs, in validation/, each evaluation's loss
+    # against the optimizer's step count (evaluation_loss_vs_iterations at steps 10, 20, ...: one
+    # epoch's batches apart), in train/, the learning rate of every epoch, and with write_graph (the
+    # default) the model's graph. Scalars written by hand with tf.summary hold only what their writer
+    # thought of.
+    missing = []
+    steps = [step for step, _ in sorted(events("validation").scalars.get("evaluation_loss_vs_iterations", []))]
+    per_epoch = steps[0] if steps else 0  # 10 batches here; 9 with validation_split, a mistake other checks name
+    if per_epoch <= 0 or steps != [per_epoch * epoch for epoch in range(1, len(val_losses) + 1)]:
+        missing.append("validation/ lacks evaluation_loss_vs_iterations at every epoch's training step")
+    train = events("train")
+    if len(train.scalars.get("epoch_learning_rate", [])) != len(val_losses):
+        missing.append("train/ lacks epoch_learning_rate for every epoch")
+    if tensorboard_callback["settings"].get("write_graph") is not False and train.plugins.get("keras") != "graph_keras_model":
+        missing.append("train/ lacks the model graph")
+    assert not missing, (
+        f"{log_dir.as_posix()} is not what the TensorBoard callback writes during fit ({'; '.join(missing)}): "
+        f"the log must be written by tensorboard_callback itself; {HOW}."
+    )
 
 
 def test_tensorboard_callback_was_passed_to_the_fit(passed_to_fit):

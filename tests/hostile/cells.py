@@ -46,18 +46,19 @@ FORGED_EVIDENCE = {
         "early_stopping": {
             "type": "keras.src.callbacks.early_stopping.EarlyStopping",
             "settings": {"monitor": "val_loss", "mode": "min", "min_delta": 0, "patience": 5, "baseline": None,
-                         "restore_best_weights": False, "start_from_epoch": 0, "verbose": 1, "stopped_epoch": EPOCHS_RUN - 1},
+                         "restore_best_weights": False, "start_from_epoch": 0, "verbose": 1, "stopped_epoch": EPOCHS_RUN - 1,
+                         "best": BEST_VAL_LOSS, "best_epoch": EPOCHS_RUN - 1 - 5, "wait": 5},
             "used_in_fit": True,
         },
         "model_checkpoint": {
             "type": "keras.src.callbacks.model_checkpoint.ModelCheckpoint",
             "settings": {"filepath": exercise.CHECKPOINT, "monitor": "val_loss", "mode": "min", "save_best_only": True,
-                         "save_weights_only": True, "save_freq": "epoch", "verbose": 1},
+                         "save_weights_only": True, "save_freq": "epoch", "verbose": 1, "best": BEST_VAL_LOSS},
             "used_in_fit": True,
         },
         "tensorboard_callback": {
             "type": "keras.src.callbacks.tensorboard.TensorBoard",
-            "settings": {"log_dir": "logs/fit/20250101-120000", "histogram_freq": 0, "update_freq": "epoch"},
+            "settings": {"log_dir": "logs/fit/20250101-120000", "histogram_freq": 0, "update_freq": "epoch", "write_graph": True},
             "used_in_fit": True,
         },
         "history": {
