@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import exercise, intake
+from . import exercise, intake, measure
 from .submissions import Submission, find_submissions  # noqa: F401 (find_submissions: part of this module's API)
 from .untrusted_text import spreadsheet, terminal
 from .run import NOTEBOOK, run_notebook
@@ -98,14 +98,14 @@ class Grader:
     """Grades submissions from any number of threads, with at most `jobs` notebooks running at once.
 
     `check` and `warm_up` are what the verifier worker runs (per submission, and once when it
-    starts; default check_run and exercise.setup, looked up when the grader is made); they are
+    starts; default check_run and measure.warm_up, looked up when the grader is made); they are
     parameters so that tests can give a worker a check that hangs.
     """
 
     def __init__(self, scratch: Path, *, jobs: int = 1, sandbox: bool = True, limits: Limits = Limits(),
                  check=None, warm_up=None, verifier_seconds: float | None = None):
         self.scratch, self.sandbox, self.limits = scratch, sandbox, limits
-        self._check, self._warm_up = check or check_run, warm_up or exercise.setup
+        self._check, self._warm_up = check or check_run, warm_up or measure.warm_up
         self.verifier_seconds = verifier_seconds or VERIFIER_SECONDS
         self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
         for slot in range(jobs):

@@ -342,7 +342,7 @@ WRITE_TARGETS = {
     # where (host path) -> what a student would gain by writing there
     "/work/main/.venv/lib/python3.11/site-packages/sitecustomize.py": "code in every later kernel",
     "/work/main/.venv/lib/python3.11/site-packages/zz_hostile.pth": "code in every later kernel",
-    "/work/main/.venv/bin/jupyter-execute": "the grader's runner",
+    "/work/main/.venv/lib/python3.11/site-packages/nbclient/cli.py": "the grader's runner",
     "/work/main/autograder/reference.json": "the reference values",
     "/work/main/results.json": "the grade store",
     "/root/.ipython/profile_default/startup/00-hostile.py": "code in the instructor's kernels",
