@@ -10,6 +10,12 @@ c.CourseDirectory.course_id = "keras-callbacks"
 c.CourseDirectory.root = os.environ.get("NBGRADER_COURSE_ROOT", os.path.dirname(os.path.abspath(__file__)))
 c.CourseDirectory.source_directory = "assignments"
 c.CourseDirectory.release_directory = "release"
+# What a run of the notebook writes beside it (the instructor's, in Jupyter, or the grader's):
+# never copied into the release, so the best weights and logs never go out to students.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",  # nbgrader's defaults
+    "checkpoints", "logs", ".autograder", "*.weights.h5", "*.keras", "events.out.tfevents.*",
+]
 
 # nbgrader's per-cell timeout (there is no whole-notebook limit). The training cell takes a
 # few seconds; each hidden check starts a grader process that imports TensorFlow (~3 s).

@@ -21,6 +21,20 @@ def test_committed_release_is_what_nbgrader_generates(course):
         assert (fresh / relative).read_bytes() == (RELEASE / relative).read_bytes(), f"release/{exercise.ASSIGNMENT}/{relative} is stale: run `make release`."
 
 
+def test_a_run_in_place_leaves_nothing_in_the_release(course):
+    """After the instructor ran the source notebook in place (weights, logs, snapshots beside it), does
+    `nbgrader generate_assignment` still release only the notebook and its data?"""
+    source = course / "assignments" / exercise.ASSIGNMENT
+    for left in ["checkpoints/best_model.weights.h5", "logs/fit/20260101-120000/train/events.out.tfevents.1.host.2.v2",
+                 ".autograder/snapshots/final/evidence.json", "model.keras", "data/extra.weights.h5"]:
+        (source / left).parent.mkdir(parents=True, exist_ok=True)
+        (source / left).write_bytes(b"left by a run")
+    nbgrader(course, "generate_assignment", exercise.ASSIGNMENT, "--force")
+    fresh = course / "release" / exercise.ASSIGNMENT
+    files = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file())
+    assert files == ["callbacks.ipynb", "data/digits.npz"]
+
+
 def test_release_holds_only_the_notebook_and_its_data():
     """Does the release carry no instructor-only file?"""
     files = sorted(p.relative_to(RELEASE).as_posix() for p in RELEASE.rglob("*") if p.is_file())
