@@ -234,6 +234,9 @@ def write_atomically(path: Path, text: str):
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=f".{path.name}.") as file:
         file.write(text)
+    # Readable by all, as a file written with open() would be: nbgrader's release_feedback copies
+    # pages to a shared exchange with their mode, and a temporary file's 0600 locks students out.
+    os.chmod(file.name, 0o644)
     os.replace(file.name, path)
 
 

@@ -279,6 +279,8 @@ def test_nbgrader_feedback_goes_where_release_feedback_reads_it(tmp_path):
     assert done.written == {"alice": folder / "callbacks.html"}
     assert sorted(p.name for p in folder.iterdir()) == ["callbacks.html", "submission_secret.txt", "timestamp.txt"]
     assert (folder / "submission_secret.txt").read_text() == "s3cret"
+    # release_feedback copies them, mode and all, to an exchange that students read as themselves
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in folder.iterdir()), [oct(p.stat().st_mode) for p in folder.iterdir()]
     assert "submission_secret.txt is missing" in done.skipped["bob"]
     assert "names no nbgrader student" in done.skipped["x/y.ipynb"]
     assert "not an nbgrader student id" in done.skipped["../eve"]
