@@ -50,6 +50,7 @@ class Result:
     training: dict = field(default_factory=dict)  # curves and measured checkpoint loss, for feedback
     review: list = field(default_factory=list)  # why a person should look at it (grader's sentences)
     student: str | None = None  # nbgrader's student id, where the submitted/ layout names a valid one
+    submitted_at: str | None = None  # ISO 8601, UTC: when nbgrader's exchange says it was submitted
 
     def to_dict(self):
         return {
@@ -57,6 +58,7 @@ class Result:
             "status": self.status, "message": self.message, "seconds": round(self.seconds, 2),
             "tests": [test.to_dict() for test in self.tests],
             "training": self.training, "review": self.review, "student": self.student,
+            "submitted_at": self.submitted_at,
         }
 
 
@@ -217,6 +219,7 @@ def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits:
                                 failed_checks("The grader failed on this submission; your instructor will look at it."),
                                 "grader error", f"{type(error).__name__}: {error}")
             result.student = submission.student
+            result.submitted_at = submission.timestamp.isoformat() if submission.timestamp else None
             result.review = [*submission.review, *result.review]
             if progress:
                 progress(result)

@@ -5,7 +5,11 @@ the score this grader gave. The written question stays with the instructor (manu
 All submissions are written in one transaction: the gradebook has all of them or none.
 """
 
+import datetime
+import warnings
+
 from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SAWarning
 
 from . import exercise
 from .submissions import student_id_problem
@@ -20,7 +24,10 @@ def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> li
     assignment (generate it first).
     """
     notebook = exercise.SOURCE_NOTEBOOK.stem
-    with Gradebook(db_url, exercise.course_id()) as gradebook:
+    # nbgrader's own update_or_create_submission makes SQLAlchemy warn about autoflush (nbgrader
+    # autograde hides its log); they say nothing about this gradebook, so they are not shown.
+    with warnings.catch_warnings(), Gradebook(db_url, exercise.course_id()) as gradebook:
+        warnings.simplefilter("ignore", SAWarning)
         try:
             gradebook.find_assignment(assignment)
         except MissingEntry:
@@ -31,7 +38,9 @@ def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> li
         stored = [r for r in results if r.student and not student_id_problem(r.student)]
         for result in stored:
             gradebook.update_or_create_student(result.student)
-            gradebook.update_or_create_submission(assignment, result.student)
+            # With the submission time, nbgrader computes lateness and its export fills the timestamp column.
+            when = {"timestamp": datetime.datetime.fromisoformat(result.submitted_at)} if result.submitted_at else {}
+            gradebook.update_or_create_submission(assignment, result.student, **when)
             for test in result.tests:
                 grade = gradebook.find_grade(test.name, notebook, assignment, result.student)
                 grade.auto_score = test.score

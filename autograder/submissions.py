@@ -7,8 +7,10 @@ student id nbgrader itself would accept. Anything else is ignored with a reason,
 under its path and never stored in the gradebook.
 """
 
+import datetime
 import os
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,7 @@ class Submission:
     path: Path
     student: str | None = None  # nbgrader's student id, when the layout names a valid one
     review: tuple = ()  # why a person should look, found before grading
+    timestamp: datetime.datetime | None = None  # when it was submitted, from nbgrader's timestamp.txt (UTC)
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,30 @@ def _named_file(path: Path) -> Submission:
     """A notebook named on the command line: its student's, if it sits where nbgrader puts one."""
     parts = path.absolute().parts
     if len(parts) >= 4 and parts[-4] == SUBMITTED and parts[-2] == exercise.ASSIGNMENT and not student_id_problem(parts[-3]):
-        return Submission(parts[-3], path, parts[-3])
+        return _of_student(parts[-3], path)
     return Submission(path.stem, path)
+
+
+TIMESTAMP = "timestamp.txt"  # written by nbgrader's submit and kept by collect, beside the notebook
+MAX_TIMESTAMP_BYTES = 100
+
+
+def _of_student(student: str, notebook: Path) -> Submission:
+    """The submission of `student`, with its time of submission as nbgrader reads it (late penalties need it)."""
+    from nbgrader.utils import parse_utc
+
+    path = notebook.parent / TIMESTAMP
+    if not path.is_file() or path.is_symlink():
+        return Submission(student, notebook, student)
+    try:
+        with open(path, "rb") as file:
+            text = file.read(MAX_TIMESTAMP_BYTES + 1).decode("utf-8").strip()
+        if len(text) > MAX_TIMESTAMP_BYTES:
+            raise ValueError("too long")
+        return Submission(student, notebook, student, timestamp=parse_utc(text))
+    except (OSError, ValueError, OverflowError):  # nbgrader's own autograde stops the class on such a file
+        why = f"its {TIMESTAMP} is not a time nbgrader can read, so it is stored without a submission time (no late penalty)"
+        return Submission(student, notebook, student, (why,))
 
 
 def _notebooks(folder: Path):
@@ -103,7 +128,7 @@ def _nbgrader_layout(submitted: Path, ignored: list) -> list[Submission]:
     found = []
     for student, notebooks in by_student.items():
         if len(notebooks) == 1:
-            found.append(Submission(student, notebooks[0], student))
+            found.append(_of_student(student, notebooks[0]))
             continue
         # Which one counts is the instructor's call: grade each under its path, store none.
         names = ", ".join(n.name for n in notebooks)
@@ -118,6 +143,6 @@ def _unique(found: list[Submission]) -> list[Submission]:
     taken = set(students)
     if len(taken) != len(students):  # one student named twice (two PATHs reaching one folder)
         raise ValueError(f"each student must be graded once; named twice: {sorted({s for s in students if students.count(s) > 1})}")
-    names = [s.name for s in found]
-    return [s if s.student or (names.count(s.name) == 1 and s.name not in taken)
+    names = Counter(s.name for s in found)
+    return [s if s.student or (names[s.name] == 1 and s.name not in taken)
             else Submission(s.path.as_posix(), s.path, None, s.review) for s in found]
