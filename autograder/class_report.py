@@ -198,6 +198,7 @@ def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_second
                          "reasons": [f"its result could not be shown ({type(error).__name__}: {clip(error, 200)})"]})
     scores = [_number(data.get("score")) for data in results]
     max_score = max([_number(data.get("max_score")) for data in results], default=0.0)
+    hand = exercise.hand_graded()
     return {
         "assignment": clip(assignment, 80),
         "count": len(results),
@@ -205,6 +206,9 @@ def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_second
         "median": f"{statistics.median(scores):g}" if scores else "–",
         "max_score": f"{max_score:g}",
         "full_marks": sum(score == max_score for score in scores) if max_score else 0,
+        # Graded by hand in formgrader after this report: nbgrader's total is max_score + these.
+        "hand_graded": [{"name": name, "max_score": f"{points:g}"} for name, points in hand.items()],
+        "total_with_hand": f"{max_score + sum(hand.values()):g}",
         "distribution": score_distribution(results),
         "checks": check_pass_rates(results),
         "failures": common_failures(results),

@@ -67,6 +67,16 @@ def checks():
     }
 
 
+@functools.cache
+def hand_graded():
+    """{grade_id: points} of the answers graded by hand in formgrader (graded solution cells: the written question)."""
+    return {
+        meta["grade_id"]: float(meta["points"])
+        for meta in map(nbgrader_meta, source_notebook().cells)
+        if meta.get("grade") and meta.get("solution")
+    }
+
+
 def setup_source():
     for cell in source_notebook().cells:
         if nbgrader_meta(cell).get("grade_id") == SETUP_CELL:

@@ -385,11 +385,16 @@ def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT, plot: bool =
     checks = [check_view(test, data.get("message")) for test in data.get("tests") or []]
     run = read_training(data.get("training"))
     status = data.get("status")
+    hand = exercise.hand_graded()
+    automatic = _finite(data.get("max_score"))
     return {
         "assignment": clip(assignment, 80),
         "name": clip(data["submission"], MAX_NAME),
         "score": _points(data.get("score")),
-        "max_score": _points(data.get("max_score")),
+        # Out of nbgrader's total: the written answers count too, graded by hand later.
+        "max_score": _points(None if automatic is None else automatic + sum(hand.values())),
+        "hand_graded": [{"name": name, "max_score": _points(points)} for name, points in hand.items()],
+        "pending": _points(sum(hand.values())),
         "status": STATUS_LABELS.get(status, clip(status, 40)),
         "graded": status == "graded",
         "message": message,

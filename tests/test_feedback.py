@@ -367,7 +367,10 @@ def test_feedback_page_on_screen_shows_the_plot_marks_and_checks(tmp_path):
         assert mark in facts and mark in plot["alt"]
     statuses = {a["data-check"]: a.find(class_="badge").get_text(strip=True) for a in dom.select("article.check")}
     assert statuses == {name: "✗ FAILED" if name in ("stopped_early", "reload_val_loss") else "✓ PASSED" for name in exercise.checks()}
-    assert dom.find(id="score").get_text(" ", strip=True) == "6 / 10 points"
+    # Out of nbgrader's total (12), the written question shown as pending, as formgrader will grade it.
+    assert dom.find(id="score").get_text(" ", strip=True) == "6 / 12 points"
+    assert "2 of the 12 points are for your written answer, graded by hand: pending" in dom.find(id="hand-graded").get_text(" ")
+    assert dom.find(attrs={"data-hand-graded": "val_loss_question"}) is not None
 
     # On screen, the plot is drawn: the validation curve's orange and the best epoch's green star.
     shot = screenshot(page, tmp_path, tmp_path / "feedback.png")
@@ -416,6 +419,9 @@ def test_class_report_on_screen_links_trouble_to_feedback_pages(tmp_path):
     counts = [int(row.find_all("td")[1].get_text()) for row in dom.select("#distribution tbody tr")]
     assert sum(counts) == len(results)
     assert "1 min 16 s" in dom.find(id="grading-time").get_text()
+    # The automatic points, and nbgrader's total with the question formgrader grades by hand.
+    said = " ".join(dom.find(id="hand-graded").get_text().split())
+    assert "out of 10; nbgrader's total is 12, with val_loss_question (2 points) graded by hand" in said, said
     assert "which this exercise's training does not produce" in dom.find(id="failures").get_text()
     assert f"mallory{INJECTIONS[0]}" in dom.find(id="submissions").get_text()
     for link in dom.select("#submissions a"):
