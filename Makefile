@@ -3,15 +3,24 @@ PYTHON ?= python3
 BIN := .venv/bin
 # nbgrader starts `alembic` by name, so the virtual environment's bin/ must be on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
-SYSTEM_PACKAGES := bubblewrap chromium
+# bubblewrap is the grader's sandbox; chromium renders the feedback pages in the tests only.
+SYSTEM_PACKAGES := bubblewrap
+TEST_PACKAGES := chromium
+# The Pythons the lock must install on: Debian 12's, Ubuntu 24.04's and Debian 13's.
+SUPPORTED_PYTHONS := 3.11.2 3.12 3.13
 
-.PHONY: setup system example test release reference benchmark lock clean
+.PHONY: setup system test-system packages example test release reference benchmark lock check-lock clean
 
 setup: system $(BIN)/.installed
 
-# bubblewrap is the grader's sandbox; chromium renders the feedback pages in the tests.
 system:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory packages PACKAGES="$(SYSTEM_PACKAGES)"
+
+test-system:
+	@$(MAKE) --no-print-directory packages PACKAGES="$(SYSTEM_PACKAGES) $(TEST_PACKAGES)"
+
+packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "Please install as root:$$missing (apt-get install$$missing)"; exit 1; fi; \
@@ -28,7 +37,7 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 example: setup release
 	$(BIN)/python -m autograder grade example/submitted --json example/out/results.json --csv example/out/grades.csv
 
-test: setup
+test: setup test-system check-lock
 	$(BIN)/python -m pytest
 
 # Regenerate the student version from assignments/ (commit the result).
@@ -43,6 +52,14 @@ reference: setup
 # options go in BENCHMARK_ARGS, e.g. make benchmark BENCHMARK_ARGS="--students 12 --old --json bench.json".
 benchmark: setup
 	$(BIN)/python benchmarks/grading_speed.py $(BENCHMARK_ARGS)
+
+# Resolve the lock, wheels only, for each supported Python (from PyPI; nothing is installed).
+check-lock: $(BIN)/.installed
+	@for v in $(SUPPORTED_PYTHONS); do \
+	  $(BIN)/pip install --quiet --dry-run --ignore-installed --only-binary=:all: --python-version $$v \
+	    --target "$$(mktemp -d)" -r requirements.lock || { echo "requirements.lock does not install on Python $$v"; exit 1; }; \
+	  echo "requirements.lock resolves on Python $$v"; \
+	done
 
 lock:
 	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions that `make setup` installs (Python 3.11, x86_64). Regenerate with `make lock`.' > requirements.lock
