@@ -7,7 +7,9 @@ notebook at home and wrote the numbers down would have them.
 """
 
 import json
+import sys
 import textwrap
+from pathlib import Path
 
 from autograder import exercise
 from notebooks import SOLUTION
@@ -332,11 +334,13 @@ LEAK_PROBE = code("""
             pass
     environment = sorted(key for key, value in os.environ.items() if "PYTEST" in key or "/work/main/autograder" in value)
     raise RuntimeError(f"leak report: readable={readable} others={others} workmain={sorted(os.listdir('/work/main'))} "
-                       f"root={sorted(os.listdir('/root'))} imports={imports} environment={environment}")
+                       f"root={sorted(os.listdir('/root')) if os.path.isdir('/root') else []} imports={imports} environment={environment}")
 """)
 # The probe names the project's real folder, wherever this checkout lives.
 LEAK_PROBE = LEAK_PROBE.replace("/work/main", str(exercise.ROOT))
-LEAK_REPORT_CLEAN = "leak report: readable=[] others=[] workmain=['.venv'] root=['.pyenv'] imports=[] environment=[]"
+# /root shows only the way to the interpreter when it lives there (pyenv's); Debian's is in /usr.
+_ROOT_SEEN = [Path(sys.base_prefix).relative_to("/root").parts[0]] if sys.base_prefix.startswith("/root/") else []
+LEAK_REPORT_CLEAN = f"leak report: readable=[] others=[] workmain=['.venv'] root={_ROOT_SEEN} imports=[] environment=[]"
 
 WRITE_TARGETS = {
     # where (host path) -> what a student would gain by writing there
