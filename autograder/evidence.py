@@ -110,7 +110,12 @@ def regular_file(root: Path, relative, limit: int, not_kept=()) -> os.stat_resul
     path = root / relative
     for entry in not_kept:
         if entry.rsplit(" (", 1)[0] == Path(relative).as_posix():
-            raise BadEvidence(f"{relative} was a {entry.rsplit(' (', 1)[1].rstrip(')')}, not a regular file, so it was not kept.")
+            kind = entry.rsplit(" (", 1)[1].rstrip(")")
+            if kind in ("symlink", "special file"):
+                what = "a symbolic link" if kind == "symlink" else "a special file (a FIFO or device)"
+                raise BadEvidence(f"At the end of the run {relative} was {what}, not a regular file, so it cannot be read: "
+                                  "leave that file as the callback wrote it.")
+            raise BadEvidence(f"{relative} could not be read after the run ({kind}).")
     for parent in reversed(path.relative_to(root).parents):
         if (root / parent).is_symlink():
             raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.")
@@ -216,8 +221,8 @@ def read_events(root: Path, log_dir) -> EventLog:
             for record in _records(read_bytes(root, Path(log_dir) / name, MAX_EVENT_BYTES)):
                 records += 1
                 if records > MAX_EVENT_RECORDS:
-                    raise BadEvidence(f"{log_dir} holds more than {MAX_EVENT_RECORDS} event records; "
-                                      f"an honest run writes a few per epoch.")
+                    raise BadEvidence(f"{log_dir} holds more than {MAX_EVENT_RECORDS} event records, far more "
+                                      f"than TensorBoard writes (a few per epoch), so it cannot be read.")
                 event = event_pb2.Event.FromString(record)
                 values += len(event.summary.value)
                 if values > MAX_SCALARS:  # bounds the grader's time and memory on a flood of values

@@ -182,11 +182,12 @@ class Grader:
             shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
             (work / NOTEBOOK).write_text(json.dumps(notebook))
             run = self._run(work)
-            problem = " ".join(filter(None, [run.problem, run.first_error]))
-            # The checks read the cells as the grader cleaned them, never the file the run could rewrite.
+            # The checks read the cells as the grader cleaned them, never the file the run could rewrite;
+            # each check names the errors of its own step's cells, read from the executed notebook.
             sources = tuple((cell.cell_type, cell.source) for cell in notebook.cells)
+            limit = self.limits.wall_seconds if run.timed_out else None
             try:
-                tests, training, review = self._verify(Context(work, run.started_at, problem or None, run.not_kept, sources))
+                tests, training, review = self._verify(Context(work, run.started_at, run.problem, run.not_kept, sources, limit))
             except VerificationStopped as stopped:
                 return Result(submission.name, 0.0, max_score, failed_checks(str(stopped)), "verification stopped",
                               str(stopped), run.seconds)

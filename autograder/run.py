@@ -73,17 +73,34 @@ def _run_unsandboxed(work: Path, limits: Limits):
         return None, True, ""
 
 
-def _first_error(work: Path) -> str | None:
-    """`Name: message` of the first error in the executed notebook (student data: capped)."""
+def cell_errors(work: Path) -> dict:
+    """{cell number: (error name, message)} of every cell that raised, from the executed notebook (student data: capped)."""
+    errors = {}
     try:
         executed = evidence.read_json(work, EXECUTED, limit=16 * 2**20)
         for number, cell in enumerate(executed.get("cells", []), start=1):
             for output in cell.get("outputs", []) if isinstance(cell, dict) else []:
                 if isinstance(output, dict) and output.get("output_type") == "error":
-                    name, value = str(output.get("ename"))[:100], str(output.get("evalue"))[:300]
-                    if name == "NotImplementedError":
-                        return f"Cell {number} still raises NotImplementedError: replace `raise NotImplementedError()` with your code."
-                    return f"Cell {number} raised {name}: {value}"
+                    errors.setdefault(number, (str(output.get("ename"))[:100], str(output.get("evalue"))[:300]))
     except (evidence.BadEvidence, AttributeError):
         pass
-    return None
+    return errors
+
+
+def describe_error(number: int, name: str, value: str, heading: str = "") -> str:
+    """One cell's error, as a sentence for the student."""
+    where = f"Cell {number}{f' ({heading})' if heading else ''}"
+    if name == "NotImplementedError":
+        return f"{where} still raises NotImplementedError: replace `raise NotImplementedError()` with your code."
+    if name == "MemoryError":
+        return f"{where} raised MemoryError: it asked for more memory than the grader allows."
+    return f"{where} raised {name}{f': {value}' if value.strip() else ''}."
+
+
+def _first_error(work: Path) -> str | None:
+    """The first error in the executed notebook, as a sentence."""
+    errors = cell_errors(work)
+    if not errors:
+        return None
+    number = min(errors)
+    return describe_error(number, *errors[number])

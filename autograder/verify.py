@@ -7,8 +7,10 @@ student produced: the suite reads the run's snapshots and files as data (see
 
 import ast
 import contextlib
+import functools
 import math
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,11 +31,97 @@ class Context:
     # (work/submission.ipynb can be overwritten by the run, so it is never read back).
     # Empty: not known (nbgrader's path), and the checks that read the source do not apply.
     sources: tuple = ()
+    time_limit: float | None = None  # seconds, when the run was stopped at its wall-clock limit
 
-    def why(self, snapshot=None) -> str:
-        """What went wrong with the run, as a sentence to add to a message about something missing."""
-        text = " ".join([self.run_problem or "", *(snapshot.problems if snapshot else [])]).strip()
+    @functools.cached_property
+    def cell_errors(self) -> dict:
+        """{cell number: (error name, message)} of the cells that raised in this run."""
+        from .run import cell_errors
+
+        return cell_errors(self.work)
+
+    @property
+    def stop(self) -> str | None:
+        """Why the run itself did not finish (time limit, dead kernel); cells' own errors are in cell_errors."""
+        return self.run_problem
+
+    def heading(self, cell: int) -> str:
+        """The last markdown heading before `cell` (1-based), in the notebook the run executed."""
+        found = ""
+        for kind, source in self.sources[: cell - 1]:
+            if kind == "markdown":
+                source = "".join(source) if isinstance(source, (list, tuple)) else str(source)
+                found = next((line.lstrip("#").strip()[:80] for line in reversed(source.splitlines()) if line.startswith("#")), found)
+        return found
+
+    def place(self, cell: int) -> str:
+        heading = self.heading(cell)
+        return f"cell {cell} ({heading})" if heading else f"cell {cell}"
+
+    def test_cell(self, check: str) -> int | None:
+        """The cell number of `check`'s test cell in the executed notebook (None: not known, or not there)."""
+        for number, (kind, source) in enumerate(self.sources, start=1):
+            if kind == "code" and _test_cell_of(source) == check:
+                return number
+        return None
+
+    def step_cells(self, check: str) -> list[int]:
+        """The student's code cells that run between the previous test cell and `check`'s: its step's answer."""
+        at = self.test_cell(check)
+        if at is None:
+            return []
+        cells, number = [], at - 1
+        while number >= 1 and _test_cell_of(self.sources[number - 1][1]) is not None:
+            number -= 1  # the other test cells of the same step (step 4 has three)
+        while number >= 1 and _test_cell_of(self.sources[number - 1][1]) is None:
+            if self.sources[number - 1][0] == "code":
+                cells.append(number)
+            number -= 1
+        return sorted(cells)
+
+    def running_when_stopped(self) -> int | None:
+        """The student's code cell that was running when the run stopped: the first after the last test cell it passed."""
+        if not self.sources:
+            return None
+        last = 0
+        for number, (kind, source) in enumerate(self.sources, start=1):
+            check = _test_cell_of(source) if kind == "code" else None
+            if check and os.path.lexists(self.work / evidence.SNAPSHOTS / check / "evidence.json"):
+                last = number
+        for number in range(last + 1, len(self.sources) + 1):
+            kind, source = self.sources[number - 1]
+            if kind == "code" and _test_cell_of(source) is None:
+                return number
+        return None
+
+    def step_errors(self, check: str | None, skip=lambda name, value: False) -> list[str]:
+        """The errors of `check`'s own cells, as sentences (all cells' first error when the cells are not known)."""
+        from .run import describe_error
+
+        if check is None or not self.sources:
+            errors = self.cell_errors
+            return [describe_error(min(errors), *errors[min(errors)])] if errors else []
+        return [describe_error(number, *self.cell_errors[number], self.heading(number))
+                for number in self.step_cells(check) if number in self.cell_errors and not skip(*self.cell_errors[number])]
+
+    def why(self, snapshot=None, check=None, skip=lambda name, value: False) -> str:
+        """What went wrong with the run, as a sentence to add to a message about something missing.
+
+        With `check`, only the errors of that check's own step are named: a step-1 error says
+        nothing about step 5. `skip(name, value)` leaves out errors the message already explains.
+        """
+        text = " ".join([self.stop or "", *self.step_errors(check, skip), *(snapshot.problems if snapshot else [])]).strip()
         return f" {text}" if text else ""
+
+
+_TEST_CELL = re.compile(r"\A# autograder: what the variables hold at check '(\w+)'")
+
+
+def _test_cell_of(source) -> str | None:
+    """The check whose test cell (as the grader rewrites it) `source` is, else None."""
+    source = "".join(source) if isinstance(source, (list, tuple)) else str(source)
+    found = _TEST_CELL.match(source)
+    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ CASES = [
          "fit with epochs=10**9 and only the TensorBoard callback never returns. Timed out; the three "
          "configuration checks still count from the snapshots taken at their test cells.",
          answers(answer_fit=cells.ENDLESS_TRAINING), points(*CONFIG), "timed out",
-         {"message": "did not finish within", "stopped_early": "The run ended before the `stopped_early` test cell (it got past the `tensorboard_callback` one)"}),
+         {"message": "did not finish within", "stopped_early": "was running: that fit never returned"}),
     Case("memory bomb",
          "Step 5 first allocates 256 MiB blocks without end: the memory limit turns it into a MemoryError "
          "in that cell, best_val_loss is never set, the kernel and everything else live on.",
@@ -214,7 +214,7 @@ CASES = [
          "After honest work, files fill the run's disk (cwd, /tmp, /dev/shm, HOME) and stay: the snapshots "
          "that follow cannot be written. What was exported before counts; the grader's disk is untouched.",
          answers(answer_reload=cells.DISK_FILLER), all_but("reload_val_loss"), "crashed",
-         {"reload_val_loss": "The run ended before the `reload_val_loss` test cell"}),
+         {"reload_val_loss": "What your variables held at step 5's test cell could not be read"}),
     Case("output flood",
          "After honest work, 100 MiB of output (with <script> tags) on stdout. Output is not part of the "
          "evidence: full marks, and the grader keeps only a bounded part of it.",
@@ -226,7 +226,7 @@ CASES = [
          "The work is honest, but unverifiable work earns nothing: even the checkpoint file, which the grader "
          "reads itself, cannot be tied to an epoch of a training nobody reported.",
          answers(answer_early_stopping=cells.INPUT_TRANSFORMER), points(), "graded",
-         {"early_stopping": "The run exported nothing"}),
+         {"early_stopping": "None of the test cells ran, although the notebook ran to the end"}),
     Case("post_run_cell hook forges every snapshot",
          "No work at all; a post_run_cell hook rewrites every snapshot after every cell with the values of an "
          "honest run (an untrained model as the 'trained model'). Only the configuration claims count: nothing "
@@ -243,7 +243,7 @@ CASES = [
          answers(answer_early_stopping=cells.EXEC_REPLACED),
          all_but("stopped_early", "tensorboard_logs", "reload_val_loss"), "graded",
          {"stopped_early": "history must come from training this model",
-          "tensorboard_logs": "logs 12 epochs", "reload_val_loss": "leave the trained model as it is"}),
+          "tensorboard_logs": "logs 12 epochs", "reload_val_loss": "already at step 4's test cell"}),
     Case("Model.fit monkeypatched to return a fake History",
          "keras.Model.fit is replaced by a function that trains nothing and returns an object with the history, "
          "epochs and params of an honest run; best_val_loss is typed in. No file backs any of it.",
@@ -290,7 +290,7 @@ CASES = [
     Case("os._exit mid-notebook",
          "Step 5 is os._exit(0): the kernel dies. The run is reported as crashed, the checks before count.",
          answers(answer_reload=cells.OS_EXIT), all_but("reload_val_loss"), "crashed",
-         {"message": "kernel died", "reload_val_loss": "The run ended before the `reload_val_loss` test cell"}),
+         {"message": "kernel died", "reload_val_loss": "The run was stopped before step 5's test cell"}),
     Case("SystemExit, sys.exit and KeyboardInterrupt in cells",
          "Cells end with raise SystemExit, sys.exit() and raise KeyboardInterrupt after honest work. They do not "
          "stop the run or its snapshots: full marks.",
@@ -316,7 +316,7 @@ CASES = [
          answers(answer_fit=cells.TRUNCATED_HISTORY),
          all_but("stopped_early", "tensorboard_logs", "reload_val_loss"), "graded",
          {"stopped_early": "history must come from training this model", "tensorboard_logs": "logs 40 epochs",
-          "reload_val_loss": "leave the trained model as it is"}),
+          "reload_val_loss": "already at step 4's test cell"}),
     Case("untrained weights saved at the checkpoint path",
          "ModelCheckpoint is not passed to fit; a fresh, untrained model's weights are saved where the "
          "checkpoint should be. Nothing about the file is this run's best epoch.",
@@ -339,14 +339,14 @@ CASES = [
          "After honest work, the checkpoint becomes a symbolic link to /etc/passwd. Links are not evidence: "
          "the file is gone for the grader.",
          answers(answer_reload=cells.CHECKPOINT_SYMLINK_TO_PASSWD), all_but("best_weights_file", "reload_val_loss"), "graded",
-         {"best_weights_file": "checkpoints/best_model.weights.h5 was a symlink, not a regular file, so it was not kept",
+         {"best_weights_file": "checkpoints/best_model.weights.h5 was a symbolic link, not a regular file",
           "reload_val_loss": "No usable best-weights file"}),
     Case("checkpoint replaced by a FIFO, logs by a link",
          "After honest work, the checkpoint becomes a FIFO, the TensorBoard folder a link to a moved copy, and "
          "a link to /dev/zero is added. The grader neither blocks nor follows; those files count as missing.",
          answers(answer_reload=cells.FIFO_AND_FOLDER_LINK),
          all_but("best_weights_file", "tensorboard_logs", "reload_val_loss"), "graded",
-         {"best_weights_file": "was a special file, not a regular file", "tensorboard_logs": "No TensorBoard log of this run"}),
+         {"best_weights_file": "was a special file (a FIFO or device), not a regular file", "tensorboard_logs": "No TensorBoard log of this run"}),
 
     # ---- Reading hidden material, writing outside, other processes ----
     Case("reads the grader's files and leaks them through an error",
@@ -368,7 +368,7 @@ CASES = [
     Case("kill -9 -1",
          "Step 5, after the reload, sends SIGKILL to every process it may signal. Only its own run dies.",
          answers(answer_reload=cells.KILL_EVERYTHING), all_but("reload_val_loss"), "crashed",
-         {"reload_val_loss": "The run ended before the `reload_val_loss` test cell"}),
+         {"reload_val_loss": "The run was stopped before step 5's test cell"}),
 
     Case("variables renamed",
          "early_stopping is called `es` (and used under that name in fit). The grader looks for variables "
@@ -396,7 +396,7 @@ CASES = [
          "The test cells are moved to the top, before any work: each check sees the variables where its test "
          "cell is, as nbgrader would; nothing was there yet, so nothing counts.",
          edited(move_test_cells_first), points(), "graded",
-         {"early_stopping": "`early_stopping` is not defined when this check runs"}),
+         {"early_stopping": "`early_stopping` is not defined at step 1's test cell"}),
     Case("notebook without cells",
          "A valid notebook with no cells at all: graded, 0, each check saying what to define.",
          no_cells, points(), "graded", {"early_stopping": "`early_stopping` is not defined"}),

@@ -32,29 +32,84 @@ def context(request):
     return request.config.stash[CONTEXT]
 
 
+# The step of the exercise whose test cell each check reads, in the notebook's words.
+STEP = {"early_stopping": 1, "model_checkpoint": 2, "tensorboard_callback": 3, "stopped_early": 4,
+        "best_weights_file": 4, "tensorboard_logs": 4, "reload_val_loss": 5}
+
+
+def at_test_cell(check) -> str:
+    return f"at step {STEP[check]}'s test cell" if check in STEP else "when this check runs"
+
+
 @pytest.fixture(scope="module")
 def snapshot(request, context):
     check = check_name(request.module)
     taken = evidence.load_snapshot(context.work, check)
-    if context.run_problem and not taken.variables:
-        # The run ended before this check's test cell: that, not the student's code, is the cause.
-        pytest.fail(f"The run ended before the `{check}` test cell ({_reached(context)}): {context.run_problem}")
+    if taken.name == check:
+        return taken
+    own = os.path.lexists(context.work / evidence.SNAPSHOTS / check / "evidence.json")
+    if own:
+        # The test cell ran, but what it exported cannot be read (a full disk, say).
+        pytest.fail(f"What your variables held {at_test_cell(check)} could not be read: {taken.problems[0]}"
+                    f"{_stopped_while(context, check)}")
+    if context.stop:
+        # The run was stopped before this check's test cell: that, not the student's code, is the cause.
+        pytest.fail(f"The run was stopped before step {STEP.get(check, '?')}'s test cell{_stopped_while(context, check)}")
+    if not taken.variables and not any(os.path.lexists(context.work / evidence.SNAPSHOTS / name / "evidence.json")
+                                       for name in (*exercise.checks(), evidence.FINAL)):
+        pytest.fail(_nothing_ran(context))
     return taken
+
+
+def _stopped_while(context, check) -> str:
+    """Where and why the run stopped, from the last test cell it passed and the run's own report."""
+    if not context.stop:
+        return "."
+    running = context.running_when_stopped()
+    where = f", while {context.place(running)} was running" if running else ""
+    if context.time_limit is not None:
+        fits = running and ".fit(" in _source(context, running)
+        what = (f"that fit never returned, so nothing after it ran. Pass early_stopping in fit's callbacks=[...] "
+                f"(and keep epochs={exercise.EPOCHS}) so that EarlyStopping ends training." if fits
+                else "code in that cell never ended, so nothing after it ran." if running else "nothing after that ran.")
+        return f": it was stopped at the {context.time_limit:.0f} s time limit{where}: {what} {context.stop}"
+    return f"{where}: {context.stop}{''.join(f' {e}' for e in context.step_errors(check))}"
+
+
+def _source(context, cell) -> str:
+    source = context.sources[cell - 1][1]
+    return "".join(source) if isinstance(source, (list, tuple)) else str(source)
+
+
+def _nothing_ran(context) -> str:
+    """No test cell exported anything, although the run finished: something in the notebook stopped them."""
+    try:
+        from autograder import source
+
+        hooks = [(place, what) for place, what in source.read(context.sources).suspicious
+                 if "IPython" in what] if context.sources else []
+    except Exception:
+        hooks = []
+    cause = (f": the code at {hooks[0][0]} {hooks[0][1]}, and that stops them. Remove that code" if hooks
+             else ": keep the test cells as the notebook has them, and do not change how IPython runs cells")
+    return (f"None of the test cells ran, although the notebook ran to the end{cause}; "
+            "without the test cells nothing can be checked.")
 
 
 def _variable(name, snapshot, context):
     value = snapshot.get(name)
     if value is None:
-        pytest.fail(f"`{name}` is not defined when this check runs: {WHAT_TO_DEFINE[name]}.{context.why(snapshot)}")
+        check = snapshot.name if snapshot.name in STEP else None
+        where = at_test_cell(check) if check else "after the last cell"
+        if not snapshot.variables and check:
+            tip = (f" Nothing is defined yet there: keep that test cell after step {STEP[check]}'s answer."
+                   if not context.step_cells(check) and context.sources else "")
+        else:
+            tip = ""
+        pytest.fail(f"`{name}` is not defined {where}: {WHAT_TO_DEFINE[name]}.{tip}{context.why(snapshot, check)}")
     if "error" in value and value.get("type") == "unreadable":
         pytest.fail(f"`{name}` could not be read: {value['error']}")
     return value
-
-
-def _reached(context) -> str:
-    """How far the run got: the last test cell whose snapshot it wrote (the grader's names, in notebook order)."""
-    taken = [check for check in exercise.checks() if os.path.lexists(context.work / evidence.SNAPSHOTS / check / "evidence.json")]
-    return f"it got past the `{taken[-1]}` one" if taken else "it reached none of them"
 
 
 @pytest.fixture
@@ -118,13 +173,49 @@ def exercise_val_losses(val_losses, reference):
     return val_losses
 
 
+def _checkpoint_missing_because(snapshot, reading) -> str:
+    """Why checkpoints/best_model.weights.h5 was never written, from model_checkpoint and the code ("" if unknown)."""
+    from autograder.evidence import relative_to_run
+
+    filepath = ((snapshot.get("model_checkpoint") or {}).get("settings") or {}).get("filepath")
+    if isinstance(filepath, str):
+        try:
+            where = relative_to_run(filepath, snapshot.cwd).as_posix()
+        except evidence.BadEvidence:
+            where = None
+        if where != exercise.CHECKPOINT:
+            return f'model_checkpoint saves to "{filepath[:200]}" (see the model_checkpoint check), not to {exercise.CHECKPOINT}'
+    if reading is not None and reading.callback(snapshot.name, "model_checkpoint").passed is False:
+        return "model_checkpoint was not passed to the fit that returned history, so nothing wrote it"
+    return ""
+
+
 @pytest.fixture(scope="module")
-def checkpoint_val_loss(context):
+def checkpoint_missing_because(snapshot, reading):
+    return _checkpoint_missing_because(snapshot, reading)
+
+
+def _mentions_a_weights_file(name, value):
+    return ".weights.h5" in value  # an error about loading the file: the message says why the file is not there
+
+
+@pytest.fixture(scope="module")
+def checkpoint_val_loss(request, snapshot, context, reading):
     """Validation loss of checkpoints/best_model.weights.h5, measured by the grader."""
+    check = check_name(request.module)
     try:
         return measure.val_loss_of(context.work, exercise.CHECKPOINT, context.not_kept)
     except evidence.BadEvidence as error:
-        pytest.fail(f"No usable best-weights file to reload: {error} (See the best_weights_file check.){context.why()}")
+        if check != "reload_val_loss":
+            pytest.fail(f"{exercise.CHECKPOINT} does not load into build_model(): {error}{context.why(snapshot, check)}")
+        because = _checkpoint_missing_because(snapshot, reading) if "does not exist" in str(error) else ""
+        if because.startswith("model_checkpoint saves to"):
+            said = f"step 5 needs {exercise.CHECKPOINT}, but {because}."
+        elif because:
+            said = f"{exercise.CHECKPOINT} was never written, because {because} (see the best_weights_file check)."
+        else:
+            said = f"{error} (See the best_weights_file check.)"
+        pytest.fail(f"No usable best-weights file to reload: {said}{context.why(snapshot, check, _mentions_a_weights_file)}")
 
 
 @pytest.fixture
@@ -198,7 +289,13 @@ def passed_to_fit(reading, snapshot):
 
 
 @pytest.fixture
-def attached_to_trained_model(snapshot):
+def not_passed(reading, snapshot):
+    """`not_passed(name)`: the code shows callback `name` was not given to history's fit (the source check says so)."""
+    return lambda name: reading is not None and reading.callback(snapshot.name, name).passed is False
+
+
+@pytest.fixture
+def attached_to_trained_model(snapshot, not_passed, reading):
     """`attached_to_trained_model(name)` fails when the exported callback says it is not attached to
     history.model (a callback that is not defined is the configuration checks' business, not this one's).
 
@@ -208,7 +305,13 @@ def attached_to_trained_model(snapshot):
     can be called by hand), but an honest run always says True.
     """
     def check(name):
+        if not_passed(name):
+            return  # the code itself does not pass it: passed_to_fit says so, with its cell and line
         if (snapshot.get(name) or {}).get("used_in_fit") is False:
+            if reading is not None and reading.callback(snapshot.name, name).passed is True:
+                pytest.fail(f"`{name}` is not attached to the model that history trained: the code passes it to fit, but in "
+                            "this run the fit that returned history did not run with it. history must be what "
+                            "model.fit(..., callbacks=[...]) returned.")
             pytest.fail(f"`{name}` is not attached to the model that history trained (fit attaches its callbacks to the model "
                         f"it trains): pass {name} to the fit call that returned history, in step 4.")
 

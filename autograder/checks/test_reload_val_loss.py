@@ -25,7 +25,8 @@ def test_file_reaches_the_expected_loss(checkpoint_val_loss, reference):
     )
 
 
-def test_a_fresh_model_holds_the_best_weights(other_models_val_losses, checkpoint_val_loss, snapshot, context):
+def test_a_fresh_model_holds_the_best_weights(best_val_loss, other_models_val_losses, checkpoint_val_loss, snapshot, context):
+    # best_val_loss first: when step 5 never got that far (an error, nothing defined yet), that is the cause to name.
     if any(isinstance(loss, float) and same_loss(loss, checkpoint_val_loss) for loss in other_models_val_losses.values()):
         return
     found = "; ".join(
@@ -71,7 +72,19 @@ def test_best_val_loss_is_the_reloaded_loss(best_val_loss, checkpoint_val_loss):
     )
 
 
-def test_trained_model_kept_its_final_weights(trained_model_val_loss, final_epoch_val_loss):
+def test_trained_model_kept_its_final_weights(trained_model_val_loss, final_epoch_val_loss, context):
+    if same_loss(trained_model_val_loss, final_epoch_val_loss):
+        return
+    at_step_4 = evidence.load_snapshot(context.work, "stopped_early")
+    if at_step_4.name == "stopped_early" and at_step_4.final_weights is not None:
+        try:
+            before = measure.val_loss_of(context.work, at_step_4.final_weights)
+        except evidence.BadEvidence:
+            before = None
+        if before is not None and not same_loss(before, final_epoch_val_loss):
+            pytest.fail(f"history.model does not hold history's last epoch (it gives val_loss {trained_model_val_loss:.4f}, "
+                        f"history says {final_epoch_val_loss:.4f}), already at step 4's test cell, before step 5 ran "
+                        "(see the stopped_early check): history must be what model.fit returned.")
     assert same_loss(trained_model_val_loss, final_epoch_val_loss), (
         f"The model you trained now gives val_loss {trained_model_val_loss:.4f} instead of its last epoch's "
         f"{final_epoch_val_loss:.4f}: {RELOAD}, and leave the trained model as it is, to compare the two."

@@ -14,26 +14,55 @@ def test_fit_allows_200_epochs(history):
     assert epochs == EPOCHS, f"Call fit with epochs={EPOCHS}, so that EarlyStopping, not the epoch count, ends training; history says epochs={epochs!r}."
 
 
-def test_training_stopped_before_the_limit(val_losses):
-    assert len(val_losses) < EPOCHS, (
-        f"Training ran all {len(val_losses)} epochs: EarlyStopping never stopped it. Pass early_stopping in fit's callbacks=[...]."
-    )
+def test_training_stopped_before_the_limit(val_losses, not_passed, snapshot, reference):
+    if len(val_losses) < EPOCHS:
+        return
+    if not_passed("early_stopping"):
+        pytest.fail(f"Training ran all {len(val_losses)} epochs: early_stopping was not passed to the fit that returned "
+                    "history, so nothing stopped it. Pass early_stopping in fit's callbacks=[...].")
+    settings = (snapshot.get("early_stopping") or {}).get("settings") or {}
+    if _replayed(settings, reference) == len(val_losses):
+        monitor = settings.get("monitor")
+        how = (f"it watches {monitor!r}, which keeps falling, so it never stopped this training. Watch "
+               f'monitor="val_loss", as step 1 says' if monitor == "loss"
+               else "as configured, it never stops this training. Configure it as step 1 says")
+        pytest.fail(f"Training ran all {len(val_losses)} epochs: early_stopping is in fit's callbacks, but {how} "
+                    "(see the early_stopping check).")
+    pytest.fail(f"Training ran all {len(val_losses)} epochs: EarlyStopping never stopped it. Pass early_stopping in fit's callbacks=[...].")
 
 
-def test_stopped_where_the_rule_says(val_losses):
+def _replayed(settings, reference):
+    """After how many epochs `settings`, run through Keras's EarlyStopping, stop this training (None: invalid)."""
+    try:
+        return replay.epochs_run(settings, reference["canonical"])
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def test_stopped_where_the_rule_says(val_losses, not_passed, snapshot, reference):
+    if len(val_losses) >= EPOCHS or not_passed("early_stopping"):
+        return  # said by the tests above and below
     best = val_losses.index(min(val_losses))
     expected = best + PATIENCE + 1
-    assert len(val_losses) == expected, (
-        f"Training ran {len(val_losses)} epochs, but the lowest val_loss came at epoch {best + 1}, so EarlyStopping "
-        f"with patience={PATIENCE} must stop it after epoch {expected}: {PATIENCE} epochs without improvement."
-    )
+    if len(val_losses) == expected:
+        return
+    settings = (snapshot.get("early_stopping") or {}).get("settings") or {}
+    patience = settings.get("patience")
+    if patience != PATIENCE and isinstance(patience, int) and _replayed(settings, reference) == len(val_losses):
+        pytest.fail(f"Training ran {len(val_losses)} epochs: early_stopping, with patience={patience}, stopped it "
+                    f"{len(val_losses) - best - 1} epochs after the lowest val_loss (epoch {best + 1}). With patience={PATIENCE}, "
+                    f"as step 1 says, it must stop it after epoch {expected}.")
+    pytest.fail(f"Training ran {len(val_losses)} epochs, but the lowest val_loss came at epoch {best + 1}, so EarlyStopping "
+                f"with patience={PATIENCE} must stop it after epoch {expected}: {PATIENCE} epochs without improvement.")
 
 
 def test_history_comes_from_this_exercise(exercise_val_losses):
     pass  # the fixture fails, saying at which epoch, when history is not this exercise's training
 
 
-def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference):
+def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference, not_passed):
+    if not_passed("early_stopping"):
+        return  # the code does not pass it: early_stopping_was_passed_to_the_fit says so
     try:
         stops_after = replay.epochs_run(early_stopping["settings"], reference["canonical"])
     except ValueError as error:
@@ -44,11 +73,14 @@ def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference):
     )
 
 
-def test_trained_model_matches_history(trained_model_val_loss, final_epoch_val_loss):
-    assert same_loss(trained_model_val_loss, final_epoch_val_loss), (
-        f"The trained model (history.model) gives val_loss {trained_model_val_loss:.4f}, but history says training ended "
-        f"at {final_epoch_val_loss:.4f}: history must come from training this model, with nothing trained or loaded into it afterwards."
-    )
+def test_trained_model_matches_history(trained_model_val_loss, final_epoch_val_loss, history):
+    if same_loss(trained_model_val_loss, final_epoch_val_loss):
+        return
+    said = f"The trained model (history.model) gives val_loss {trained_model_val_loss:.4f}, but history says training ended at {final_epoch_val_loss:.4f}"
+    if history.get("optimizer_iterations") == 0:
+        pytest.fail(f"{said}: history.model was never trained (its optimizer took 0 steps), so history is not what "
+                    "model.fit(...) returned. history must come from training this model.")
+    pytest.fail(f"{said}: history must come from training this model, with nothing trained or loaded into it afterwards.")
 
 
 def test_early_stopping_was_passed_to_the_fit(passed_to_fit):
@@ -75,12 +107,14 @@ def test_the_model_trained_every_epoch_once(history, exercise_val_losses):
     )
 
 
-def test_early_stopping_state_is_this_training(early_stopping, val_losses, history):
+def test_early_stopping_state_is_this_training(early_stopping, val_losses, history, not_passed):
     # Measured (Keras 3.15): the fit that early_stopping stopped leaves in it stopped_epoch, the
     # 0-based epoch at which it stopped (the last of history), and best, the lowest val_loss it
     # saw. A callback that never took part in this fit still holds 0 and None (or another fit's values).
     settings = early_stopping["settings"]
     limit = history.get("params", {}).get("epochs")
+    if not_passed("early_stopping"):
+        return  # the code does not pass it: early_stopping_was_passed_to_the_fit says so
     if not isinstance(limit, int) or len(val_losses) >= limit or settings.get("monitor") != "val_loss":
         return  # it did not stop this run (said above), or it watched something else (the early_stopping check)
     stopped, best = settings.get("stopped_epoch"), settings.get("best")

@@ -20,7 +20,7 @@ def log_dir(tensorboard_callback, snapshot):
 
 
 @pytest.fixture
-def events(context, log_dir):
+def events(context, log_dir, not_passed):
     """`events("train")`: the EventLog of log_dir/train, read once per test; fails saying why it cannot be read."""
     logs = {}
 
@@ -31,7 +31,14 @@ def events(context, log_dir):
             except evidence.BadEvidence as error:
                 logs[folder] = error
         if isinstance(logs[folder], evidence.BadEvidence):
-            pytest.fail(f"No TensorBoard log of this run under {(log_dir / folder).as_posix()}: {logs[folder]} To write one, {HOW}.")
+            where, error = (log_dir / folder).as_posix(), logs[folder]
+            if not_passed("tensorboard_callback"):
+                pytest.fail(f"No TensorBoard log of this run under {where}: tensorboard_callback was not passed to the fit "
+                            f"that returned history, so nothing wrote it: {HOW}.")
+            if "event records" in str(error) or "values" in str(error):
+                pytest.fail(f"No TensorBoard log of this run can be read: {error} Write nothing else into tensorboard_callback's log_dir.")
+            missing = "is not a folder" in str(error) or "holds no TensorBoard event file" in str(error)
+            pytest.fail(f"No TensorBoard log of this run under {where}: {error}{f' To write one, {HOW}.' if missing else ''}")
         return logs[folder]
 
     return read
