@@ -53,10 +53,24 @@ def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbo
         problem = (f"The notebook did not finish within {limits.wall_seconds:.0f} s, so it was stopped "
                    "(an endless loop, or training that never stops?); only what ran before counts.")
     elif returncode != 0:
-        died = "DeadKernelError" in stderr or "Kernel died" in stderr
-        problem = ("The notebook's kernel died (out of memory, or the code exited?); only what ran before counts."
-                   if died else "The notebook could not be run to the end; only what ran before counts.")
+        problem = _why_it_ended(returncode, stderr)
     return Run(started, seconds, timed_out, problem, _first_error(work), not_kept)
+
+
+def _why_it_ended(returncode: int | None, stderr: str) -> str:
+    """Why a run that was not timed out ended with `returncode`, for the student, from what the grader saw."""
+    if "No space left on device" in stderr or "ENOSPC" in stderr:
+        return ("The notebook filled the run's disk, so it could not go on: do not write large files; "
+                "only what ran before counts.")
+    if "DeadKernelError" in stderr or "Kernel died" in stderr:
+        return "The notebook's kernel died (out of memory, or the code exited?); only what ran before counts."
+    if isinstance(returncode, int) and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"The notebook's run was killed ({name}), so it could not go on; only what ran before counts."
+    return "The notebook could not be run to the end; only what ran before counts."
 
 
 def _run_unsandboxed(work: Path, limits: Limits):

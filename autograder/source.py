@@ -62,6 +62,15 @@ class Reading:
     suspicious: list = field(default_factory=list)  # [(Place, what)]: code that defeats reading
     unreadable: list = field(default_factory=list)  # [Place]: cells that are not Python
     defined: set = field(default_factory=set)  # the callbacks that a cell assigns
+    fits: dict = field(default_factory=dict)  # snapshot name -> the fit that returned `history` there (or None)
+
+    def fit_changes(self, check) -> tuple:
+        """(Place, [Change]) of the fit that returned `history` at check `check`'s cell: what in that
+        call makes this training differ from step 4's; (None, []) when the reading cannot tell."""
+        fit = self.fits.get(check, self.fits.get("final"))
+        if fit is None:
+            return None, []
+        return fit.place, fit_changes(fit.arguments)
 
     def callback(self, check, name) -> Passed:
         """Whether callback `name` was passed to history's fit, as it stands at check `check`'s cell."""
@@ -102,6 +111,7 @@ class _Dict:
 class _Fit:
     callbacks: object  # a _List, or UNKNOWN
     place: Place
+    arguments: dict = field(default_factory=dict)  # {fit's parameter name: its ast node}, as written in the call
 
 
 @dataclass
@@ -323,7 +333,7 @@ class _Interpreter:
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "fit":
             self.eval(func.value, scope)
-            return _Fit(self.fit_callbacks(node, scope), self.place(node))
+            return _Fit(self.fit_callbacks(node, scope), self.place(node), _fit_arguments(node))
         args = [self.eval(arg.value if isinstance(arg, ast.Starred) else arg, scope) for arg in node.args]
         keywords = {kw.arg: self.eval(kw.value, scope) for kw in node.keywords}
         if isinstance(func, ast.Attribute):
@@ -476,6 +486,8 @@ def read(cells) -> Reading:
             continue
         if source in snapshots:
             reading.passed[snapshots[source]] = _status(interpreter)
+            made = interpreter.globals.vars.get(HISTORY)
+            reading.fits[snapshots[source]] = made if isinstance(made, _Fit) else None
             continue
         interpreter.cell = number
         for line_number, line in enumerate(source.split("\n"), start=1):
@@ -493,8 +505,89 @@ def read(cells) -> Reading:
         except RecursionError:
             reading.unreadable.append(Place(number, 0, interpreter.heading))
     reading.passed.setdefault("final", _status(interpreter))
+    if "final" not in reading.fits:
+        made = interpreter.globals.vars.get(HISTORY)
+        reading.fits["final"] = made if isinstance(made, _Fit) else None
     reading.defined = {name for name in CALLBACKS if name in interpreter.globals.vars}
     return reading
+
+
+# Model.fit's parameters in order (Keras 3), to name positional arguments.
+FIT_PARAMETERS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
+                  "shuffle", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+                  "validation_batch_size", "validation_freq")
+DATA = {"x": "x_train", "y": "y_train"}
+VALIDATION = ("x_val", "y_val")
+_DATA_NAMES = {"x_train", "y_train", "x_val", "y_val"}
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Change:
+    """One argument of history's fit that makes its training differ from step 4's."""
+
+    written: str  # as the code has it: "validation_split=0.3", "x_train[:200]"
+    instead: str  # what step 4 asks for: "validation_data=(x_val, y_val)"
+    why: str = ""  # what it does, in the lesson's words (may be empty)
+
+
+def _fit_arguments(call) -> dict:
+    """{parameter: ast node} of a fit call, positional ones named; `**kwargs` and `*args` are not followed."""
+    found = {}
+    for index, arg in enumerate(call.args):
+        if isinstance(arg, ast.Starred):
+            break  # which parameters follow cannot be told
+        if index < len(FIT_PARAMETERS):
+            found[FIT_PARAMETERS[index]] = arg
+    found.update({kw.arg: kw.value for kw in call.keywords if kw.arg is not None})
+    return found
+
+
+def _names(node) -> set:
+    return {leaf.id for leaf in ast.walk(node) if isinstance(leaf, ast.Name)}
+
+
+def _is_other_data(node, expected) -> bool:
+    """Whether `node` is surely not the array `expected`: another of the exercise's arrays, or a part of one.
+
+    A plain name of the student's own (an alias, say) cannot be told apart, so it is not counted."""
+    if isinstance(node, ast.Name):
+        return node.id != expected and node.id in _DATA_NAMES
+    return bool(_names(node) & _DATA_NAMES)
+
+
+def _constant(node, default=None):
+    return node.value if isinstance(node, ast.Constant) else default
+
+
+def fit_changes(arguments: dict) -> list:
+    """[Change] of a fit call's `arguments` (from `_fit_arguments`) that surely change the training of step 4.
+
+    Only what the call itself shows: values held in variables are not followed, and keywords
+    that do not change the per-epoch losses (epochs, verbose, callbacks) are left to other checks."""
+    changes = []
+    text = lambda name: f"{name}={ast.unparse(arguments[name])[:60]}"
+    for name, expected in DATA.items():
+        if name in arguments and _is_other_data(arguments[name], expected):
+            changes.append(Change(ast.unparse(arguments[name])[:60], expected))
+    data = arguments.get("validation_data")
+    split = _constant(arguments.get("validation_split"), 0) if "validation_split" in arguments else 0
+    if (data is None or _constant(data, 1) is None) and isinstance(split, (int, float)) and split:
+        changes.append(Change(text("validation_split"), "validation_data=(x_val, y_val)",
+                              "so Keras trains on part of x_train only and measures val_loss on the rest"))
+    elif isinstance(data, (ast.Tuple, ast.List)) and (len(data.elts) != 2 or any(
+            _is_other_data(node, expected) for node, expected in zip(data.elts, VALIDATION))):
+        changes.append(Change(text("validation_data"), "validation_data=(x_val, y_val)"))
+    batch = _constant(arguments.get("batch_size"))
+    if isinstance(batch, int) and not isinstance(batch, bool) and batch != DEFAULT_BATCH_SIZE:
+        changes.append(Change(text("batch_size"), f"the default batch size ({DEFAULT_BATCH_SIZE})"))
+    if "shuffle" in arguments and _constant(arguments["shuffle"], True) is not True:
+        changes.append(Change(text("shuffle"), "the default shuffle=True"))
+    for name, default in (("class_weight", None), ("sample_weight", None), ("steps_per_epoch", None),
+                          ("validation_steps", None), ("initial_epoch", 0), ("validation_freq", 1)):
+        if name in arguments and _constant(arguments[name], object()) != default:
+            changes.append(Change(text(name), f"no {name}" if default is None else f"the default {name}={default}"))
+    return changes
 
 
 def _root(node):

@@ -154,3 +154,78 @@ def test_tensorboard_logs_must_be_what_the_callback_writes(tmp_path, written_by)
     assert refused is (written_by != "the callback"), said
     if written_by == "the callback, without the graph":
         assert "lacks the model graph" in said, said
+
+
+def _other_training(evidence):
+    """history from another training: its first val_loss is not this exercise's."""
+    evidence["variables"]["history"]["history"] = {key: [value + 0.3 for value in values]
+                                                   for key, values in evidence["variables"]["history"]["history"].items()}
+
+
+FITS = "callbacks=[early_stopping, model_checkpoint, tensorboard_callback], verbose=0"
+
+
+@pytest.mark.parametrize("arguments, says", [
+    ("x_train, y_train, validation_split=0.3, epochs=200",
+     "uses validation_split=0.3 instead of validation_data=(x_val, y_val), so Keras trains on part of x_train only"),
+    ("x_train, y_train, validation_data=(x_val, y_val), batch_size=64, epochs=200",
+     "uses batch_size=64 instead of the default batch size (32). Fit with the default batch size (32), as step 4 says."),
+    ("x_train[:200], y_train[:200], validation_data=(x_val, y_val), epochs=200",
+     "uses x_train[:200] instead of x_train and y_train[:200] instead of y_train"),
+    ("x_train, y_train, validation_data=(x_train, y_train), shuffle=False, epochs=200",
+     "uses validation_data=(x_train, y_train) instead of validation_data=(x_val, y_val) and shuffle=False instead of"),
+])
+def test_other_training_names_what_the_fit_changes(tmp_path, arguments, says):
+    """Does history from another training name the argument of history's fit that made it, with its cell?"""
+    context = run_with(tmp_path, _other_training, sources=cells(f"model = build_model()\nhistory = model.fit({arguments}, {FITS})\n"))
+    said = outputs(verify(context, only=["stopped_early"]))["stopped_early"]
+    assert "which this exercise's training does not produce: the fit that returned history (cell 5, line 2" in said, said
+    assert says in said, said
+
+
+@pytest.mark.parametrize("sources", [(), cells("model = build_model()\nhistory = model.fit(X, Y, validation_data=val, "
+                                               f"epochs=200, {FITS})\n")])
+def test_other_training_keeps_the_checklist_when_the_code_does_not_tell(tmp_path, sources):
+    """When the fit's code shows no change (no source, or the data in variables of the student's), is the general advice given?"""
+    said = outputs(verify(run_with(tmp_path, _other_training, sources=sources), only=["stopped_early"]))["stopped_early"]
+    assert "keep the locked setup cell unchanged" in said and "the fit that returned history (" not in said, said
+
+
+def test_early_stopping_in_fit_that_did_not_stop_where_its_rule_says_is_told_so(tmp_path):
+    """Does an early_stopping that was in the fit, with patience=100, but stopped after 14 (a patched rule) say so?"""
+    def patience_100(evidence):
+        evidence["variables"]["early_stopping"]["settings"]["patience"] = 100
+
+    source = ("from keras.callbacks import EarlyStopping\nEarlyStopping.on_epoch_end = lambda self, epoch, logs=None: None\n"
+              + SOLUTION["answer_fit"])
+    said = outputs(verify(run_with(tmp_path, patience_100, sources=cells(source)), only=["stopped_early"]))["stopped_early"]
+    assert "with patience=100 Keras's EarlyStopping stops this training after 109 epochs, yet history stopped after" in said, said
+    assert "The code at cell 5, line 2 (Your turn, step 4: build and train) replaces part of EarlyStopping" in said, said
+    assert "pass early_stopping to the fit call" not in said, said
+
+
+def test_renamed_early_stopping_is_named_in_the_step_4_check(tmp_path):
+    """Is a renamed EarlyStopping named (its cell, its name) where step 4 needs early_stopping?"""
+    def rename(evidence):
+        del evidence["variables"]["early_stopping"]
+        (tmp_path / SNAPSHOTS / "stopped_early").mkdir(parents=True)  # as exported at step 4's test cell
+        (tmp_path / SNAPSHOTS / "stopped_early" / "evidence.json").write_text(json.dumps(dict(evidence, name="stopped_early")))
+
+    sources = (("markdown", "### Your turn, step 1"), ("code", 'es = EarlyStopping(monitor="val_loss", patience=5)\n'),
+               *cells(SOLUTION["answer_fit"])[1:])
+    said = outputs(verify(run_with(tmp_path, rename, sources=sources), only=["stopped_early"]))["stopped_early"]
+    assert "(this check needs it to know whether EarlyStopping restored the best weights)" in said, said
+    assert "Cell 2 assigns the EarlyStopping to `es`: name it `early_stopping`." in said, said
+
+
+@pytest.mark.parametrize("returncode, stderr, says", [
+    (1, "OSError: [Errno 28] No space left on device", "filled the run's disk"),
+    (1, "nbclient.exceptions.DeadKernelError: Kernel died", "kernel died"),
+    (-9, "", "killed (SIGKILL)"),
+    (1, "", "could not be run to the end"),
+])
+def test_a_run_that_ended_says_why(returncode, stderr, says):
+    """Does the run's problem name the full disk, the dead kernel or the signal, when the grader saw it?"""
+    from autograder.run import _why_it_ended
+
+    assert says in _why_it_ended(returncode, stderr)

@@ -321,12 +321,12 @@ CASES = [
          "ModelCheckpoint is not passed to fit; a fresh, untrained model's weights are saved where the "
          "checkpoint should be. Nothing about the file is this run's best epoch.",
          answers(answer_fit=cells.UNTRAINED_CHECKPOINT), all_but("best_weights_file", "reload_val_loss"), "graded",
-         {"reload_val_loss": "so the file keeps the best epoch", "best_weights_file": "which no epoch of this training reached"}),
+         {"reload_val_loss": "so ModelCheckpoint did not write them", "best_weights_file": "which no epoch of this training reached"}),
     Case("pre-baked weights trained on the validation data",
          "After honest training, weights of a model trained on the validation data overwrite the checkpoint "
          "(and best_val_loss is measured from them): a much lower loss that this exercise's training never reaches.",
          answers(answer_fit=cells.VALIDATION_TRAINED_CHECKPOINT), all_but("best_weights_file", "reload_val_loss"), "graded",
-         {"reload_val_loss": "not what the best epoch of this exercise's training reaches",
+         {"reload_val_loss": "so ModelCheckpoint did not write them",
           "best_weights_file": "which no epoch of this training reached"}),
     Case("snapshot files written by hand",
          "No work at all, the test cells deleted, and .autograder/snapshots/<check>/evidence.json written by "

@@ -180,7 +180,7 @@ MISTAKES = [
         {"answer_fit": fit(data="validation_split=0.3")},
         {"stopped_early": "which this exercise's training does not produce",
          "best_weights_file": "which this exercise's training does not produce",
-         "reload_val_loss": "train with the locked setup as step 4 says"},
+         "reload_val_loss": "uses validation_split=0.3 instead of validation_data=(x_val, y_val)"},
         "Training and validation data change, so history is not this exercise's training (it happens "
         "to stop after 14 epochs too) and the file is not its best epoch; the callbacks and the "
         "reload itself are right. The file cannot be tied to an epoch of this exercise's training, so "

@@ -182,3 +182,25 @@ def test_review_says_when_the_fit_cannot_be_followed(tmp_path):
 
     sentences = review(Context(tmp_path, sources=tuple(cells([CALLBACKS, fit("callbacks=sorted(stuff), ")]))))
     assert any("could not tell" in s and "`early_stopping`" in s for s in sentences), sentences
+
+
+@pytest.mark.parametrize("call, changes", [
+    ("x_train, y_train, validation_data=(x_val, y_val), epochs=200, batch_size=32, shuffle=True, verbose=0", []),
+    ("X, Y, validation_data=val, epochs=50, batch_size=size", []),  # names of the student's own: not followed
+    ("**args", []),
+    ("x_train, y_train, validation_split=0.3", ["validation_split=0.3"]),
+    ("x_train, y_train, validation_split=0.3, validation_data=(x_val, y_val)", []),  # Keras ignores the split then
+    ("x_train, y_train, 16, 200, 0, [], 0.2", ["validation_split=0.2", "batch_size=16"]),
+    ("x_val, y_val, validation_data=(x_val, y_val)", ["x_val", "y_val"]),
+    ("x_train, y_train, validation_data=(x_val, y_val), class_weight={0: 2.0}, initial_epoch=3",
+     ["class_weight={0: 2.0}", "initial_epoch=3"]),
+])
+def test_fit_changes_name_what_the_call_itself_shows(call, changes):
+    """Are the fit's arguments that change step 4's training named, and honest ones (or unknown values) not?"""
+    place, found = source.read([("code", CALLBACKS), ("code", f"model = build_model()\nhistory = model.fit({call})\n")]).fit_changes("final")
+    assert [change.written for change in found] == changes
+    assert (place.cell, place.line) == (2, 2)
+
+
+def test_fit_changes_unknown_without_a_fit():
+    assert source.read([("code", "history = None\n")]).fit_changes("final") == (None, [])

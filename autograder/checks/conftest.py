@@ -8,6 +8,7 @@ the run started, what went wrong with the run) is handed over by `autograder.ver
 """
 
 import os
+import re
 
 import pytest
 
@@ -101,15 +102,52 @@ def _variable(name, snapshot, context):
     if value is None:
         check = snapshot.name if snapshot.name in STEP else None
         where = at_test_cell(check) if check else "after the last cell"
+        later = _assigned_after(context, name, context.test_cell(check)) if check and context.sources else None
         if not snapshot.variables and check:
-            tip = (f" Nothing is defined yet there: keep that test cell after step {STEP[check]}'s answer."
+            tip = ((f" Nothing is defined yet there: the cell that creates it comes later (cell {later}). Keep each "
+                    "test cell right after its answer cell." if later else
+                    f" Nothing is defined yet there: keep that test cell after step {STEP[check]}'s answer.")
                    if not context.step_cells(check) and context.sources else "")
         else:
-            tip = ""
+            tip = _renamed(context, name, check)
+            if name == "early_stopping" and check in ("stopped_early", "reload_val_loss"):
+                where += " (this check needs it to know whether EarlyStopping restored the best weights)"
         pytest.fail(f"`{name}` is not defined {where}: {WHAT_TO_DEFINE[name]}.{tip}{context.why(snapshot, check)}")
     if "error" in value and value.get("type") == "unreadable":
         pytest.fail(f"`{name}` could not be read: {value['error']}")
     return value
+
+
+CLASSES = {"early_stopping": "EarlyStopping", "model_checkpoint": "ModelCheckpoint", "tensorboard_callback": "TensorBoard"}
+
+
+def _code_cells(context):
+    for number, (kind, source) in enumerate(context.sources, start=1):
+        if kind == "code":
+            yield number, "".join(source) if isinstance(source, (list, tuple)) else str(source)
+
+
+def _assigned_after(context, name, cell):
+    """The first code cell after `cell` that assigns `name` at the start of a line (None: none, or not known)."""
+    if cell is None:
+        return None
+    pattern = re.compile(rf"^\s*{re.escape(name)}\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
+    return next((number for number, source in _code_cells(context) if number > cell and pattern.search(source)), None)
+
+
+def _renamed(context, name, check) -> str:
+    """" Cell 10 assigns the EarlyStopping to `es`." when a cell before `check`'s test cell does so under another name."""
+    if name not in CLASSES or not context.sources:
+        return ""
+    pattern = re.compile(rf"^\s*([A-Za-z_]\w*)\s*=\s*(?:[\w.]+\.)?{CLASSES[name]}\(", re.MULTILINE)
+    at = context.test_cell(check) if check else None
+    for number, source in _code_cells(context):
+        if at is not None and number > at:
+            break
+        found = [variable for variable in pattern.findall(source) if variable != name]
+        if found:
+            return f" Cell {number} assigns the {CLASSES[name]} to `{found[0]}`: name it `{name}`."
+    return ""
 
 
 @pytest.fixture
@@ -161,7 +199,7 @@ FIT = ("keep the locked setup cell unchanged, call model = build_model() right b
 
 
 @pytest.fixture
-def exercise_val_losses(val_losses, reference):
+def exercise_val_losses(val_losses, reference, reading, snapshot):
     """The run's validation losses, once they are shown to be this exercise's training.
 
     Only then can they be compared with what the grader measures on its own validation
@@ -169,8 +207,25 @@ def exercise_val_losses(val_losses, reference):
     """
     for epoch, (got, want) in enumerate(zip(val_losses, reference["canonical"]["val_loss"]), start=1):
         if not exercise.same_loss(got, want):
-            pytest.fail(f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce: {FIT}.")
+            said = f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce"
+            pytest.fail(f"{said}: {_fit_differs(reading, snapshot) or FIT + '.'}")
     return val_losses
+
+
+def _fit_differs(reading, snapshot) -> str:
+    """What the code of history's fit does differently from step 4, and the fix ("" when the code does not show it)."""
+    if reading is None:
+        return ""
+    try:
+        place, changes = reading.fit_changes(snapshot.name)
+    except Exception:  # the reader's own bug: fall back to the general advice
+        return ""
+    if not changes:
+        return ""
+    uses = " and ".join(f"{change.written} instead of {change.instead}" for change in changes)
+    why = "".join(f", {change.why}" for change in changes if change.why)
+    fix = " and ".join(dict.fromkeys(change.instead for change in changes))
+    return f"the fit that returned history ({place}) uses {uses}{why}. Fit with {fix}, as step 4 says."
 
 
 def _checkpoint_missing_because(snapshot, reading) -> str:

@@ -9,7 +9,7 @@ HOW = f'create model_checkpoint with filepath="{CHECKPOINT}" and pass it in fit\
 
 
 @pytest.fixture(scope="module")
-def checkpoint_file(snapshot, context, checkpoint_missing_because):
+def checkpoint_file(snapshot, context, checkpoint_missing_because, reading):
     try:
         return evidence.regular_file(context.work, CHECKPOINT, evidence.MAX_WEIGHTS_BYTES, context.not_kept)
     except evidence.BadEvidence as error:
@@ -20,6 +20,10 @@ def checkpoint_file(snapshot, context, checkpoint_missing_because):
             said = f"{error.args[0].rstrip('.')}, because {because}; the grader reads only {CHECKPOINT}."
         elif because:
             said = f"{error.args[0].rstrip('.')}, because {because}: pass it in fit's callbacks=[...]."
+        elif reading is not None and reading.callback(snapshot.name, "model_checkpoint").passed is True \
+                and (snapshot.get("history") or {}).get("optimizer_iterations") == 0:
+            said = (f"{error} Although the code passes model_checkpoint to fit, in this run no fit trained with it "
+                    "(history.model took 0 training steps): history must be what that model.fit(...) returned.")
         else:
             said = f"{error} To get one, {HOW}."
         pytest.fail(f"No best-weights file after the run: {said}{context.why(snapshot, 'best_weights_file')}")

@@ -60,26 +60,45 @@ def test_history_comes_from_this_exercise(exercise_val_losses):
     pass  # the fixture fails, saying at which epoch, when history is not this exercise's training
 
 
-def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference, not_passed):
+def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference, not_passed, reading, snapshot):
     if not_passed("early_stopping"):
         return  # the code does not pass it: early_stopping_was_passed_to_the_fit says so
     try:
         stops_after = replay.epochs_run(early_stopping["settings"], reference["canonical"])
     except ValueError as error:
         pytest.fail(f"early_stopping is not a valid EarlyStopping: {error}")
-    assert len(val_losses) == stops_after, (
-        f"history has {len(val_losses)} epochs, but early_stopping, as configured, stops this training after "
-        f"{stops_after}: pass early_stopping to the fit call that returned history."
-    )
+    if len(val_losses) == stops_after:
+        return
+    passed = early_stopping.get("used_in_fit") is True or (
+        reading is not None and reading.callback(snapshot.name, "early_stopping").passed is True)
+    if passed:
+        # It was in the fit, yet the run did not end where its own rule says: something changed the rule.
+        patience = early_stopping["settings"].get("patience")
+        rule = f"with patience={patience}" if isinstance(patience, int) and not isinstance(patience, bool) else "as configured"
+        patched = [(place, what) for place, what in (reading.suspicious if reading is not None else [])
+                   if what.startswith(("replaces", "changes an attribute"))]
+        where = f" The code at {patched[0][0]} {patched[0][1]}." if patched else ""
+        pytest.fail(f"early_stopping is passed to fit, and {rule} Keras's EarlyStopping stops this training after "
+                    f"{stops_after} epochs, yet history stopped after {len(val_losses)}: something other than EarlyStopping's "
+                    f"rule ended training.{where} Use EarlyStopping as it is, with patience={PATIENCE}.")
+    pytest.fail(f"history has {len(val_losses)} epochs, but early_stopping, as configured, stops this training after "
+                f"{stops_after}: pass early_stopping to the fit call that returned history.")
 
 
 def test_trained_model_matches_history(trained_model_val_loss, final_epoch_val_loss, history):
     if same_loss(trained_model_val_loss, final_epoch_val_loss):
         return
     said = f"The trained model (history.model) gives val_loss {trained_model_val_loss:.4f}, but history says training ended at {final_epoch_val_loss:.4f}"
-    if history.get("optimizer_iterations") == 0:
+    steps = history.get("optimizer_iterations")
+    if steps == 0:
         pytest.fail(f"{said}: history.model was never trained (its optimizer took 0 steps), so history is not what "
                     "model.fit(...) returned. history must come from training this model.")
+    epochs = len(history.get("epoch") or [])
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 and steps % BATCHES_PER_EPOCH == 0 \
+            and epochs and steps // BATCHES_PER_EPOCH != epochs:
+        pytest.fail(f"{said}: history holds {epochs} epochs, but history.model trained {steps // BATCHES_PER_EPOCH} (its "
+                    f"optimizer took {steps} steps), so history was changed after fit. history must come from training "
+                    "this model: keep it as model.fit returned it.")
     pytest.fail(f"{said}: history must come from training this model, with nothing trained or loaded into it afterwards.")
 
 
