@@ -166,7 +166,7 @@ MISTAKES = [
     Mistake(
         "best_val_loss holding the whole evaluate list",
         {"answer_reload": FRESH_RELOAD.format(file="checkpoints/best_model.weights.h5", index="")},
-        {"reload_val_loss": "evaluate returns [loss, accuracy]: take the first"},
+        {"reload_val_loss": "the whole list evaluate returns, [loss, accuracy]: take the first"},
         "best_val_loss is [loss, accuracy], not a number.",
     ),
     Mistake(
