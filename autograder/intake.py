@@ -10,6 +10,7 @@ student's variables for that check, a final snapshot at the end, and our own ker
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -64,13 +65,28 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+SNAPSHOT_MARK = "# autograder: what the variables hold at check {name!r}\n"  # first line of each snapshot cell
+_SNAPSHOT_MARK = re.compile(r"\A# autograder: what the variables hold at check '(\w+)'")
+
+
 def snapshot_cell(name: str):
     """A cell that exports the student's variables for check `name` (see autograder.export)."""
     call = f"\nsnapshot(get_ipython().user_ns, {name!r})\n"
     return new_code_cell(
-        f"# autograder: what the variables hold at check {name!r}\n"
-        f"exec({EXPORT_SOURCE + call!r}, {{'__name__': 'autograder_export', 'get_ipython': get_ipython}})"
+        SNAPSHOT_MARK.format(name=name)
+        + f"exec({EXPORT_SOURCE + call!r}, {{'__name__': 'autograder_export', 'get_ipython': get_ipython}})"
     )
+
+
+def cell_text(source) -> str:
+    """A cell's source as one string (nbformat allows a list of lines)."""
+    return "".join(source) if isinstance(source, (list, tuple)) else str(source)
+
+
+def snapshot_check(source) -> str | None:
+    """The check whose snapshot cell (see snapshot_cell) `source` is, else None."""
+    found = _SNAPSHOT_MARK.match(cell_text(source))
+    return found.group(1) if found else None
 
 
 def _grade_id(cell):

@@ -10,13 +10,13 @@ import contextlib
 import functools
 import math
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
 
 from . import evidence, exercise, measure
+from .intake import cell_text, snapshot_check
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,8 @@ class Context:
         found = ""
         for kind, source in self.sources[: cell - 1]:
             if kind == "markdown":
-                source = "".join(source) if isinstance(source, (list, tuple)) else str(source)
-                found = next((line.lstrip("#").strip()[:80] for line in reversed(source.splitlines()) if line.startswith("#")), found)
+                lines = cell_text(source).splitlines()
+                found = next((line.lstrip("#").strip()[:80] for line in reversed(lines) if line.startswith("#")), found)
         return found
 
     def place(self, cell: int) -> str:
@@ -61,7 +61,7 @@ class Context:
     def test_cell(self, check: str) -> int | None:
         """The cell number of `check`'s test cell in the executed notebook (None: not known, or not there)."""
         for number, (kind, source) in enumerate(self.sources, start=1):
-            if kind == "code" and _test_cell_of(source) == check:
+            if kind == "code" and snapshot_check(source) == check:
                 return number
         return None
 
@@ -71,9 +71,9 @@ class Context:
         if at is None:
             return []
         cells, number = [], at - 1
-        while number >= 1 and _test_cell_of(self.sources[number - 1][1]) is not None:
+        while number >= 1 and snapshot_check(self.sources[number - 1][1]) is not None:
             number -= 1  # the other test cells of the same step (step 4 has three)
-        while number >= 1 and _test_cell_of(self.sources[number - 1][1]) is None:
+        while number >= 1 and snapshot_check(self.sources[number - 1][1]) is None:
             if self.sources[number - 1][0] == "code":
                 cells.append(number)
             number -= 1
@@ -85,12 +85,12 @@ class Context:
             return None
         last = 0
         for number, (kind, source) in enumerate(self.sources, start=1):
-            check = _test_cell_of(source) if kind == "code" else None
+            check = snapshot_check(source) if kind == "code" else None
             if check and os.path.lexists(self.work / evidence.SNAPSHOTS / check / "evidence.json"):
                 last = number
         for number in range(last + 1, len(self.sources) + 1):
             kind, source = self.sources[number - 1]
-            if kind == "code" and _test_cell_of(source) is None:
+            if kind == "code" and snapshot_check(source) is None:
                 return number
         return None
 
@@ -114,14 +114,12 @@ class Context:
         return f" {text}" if text else ""
 
 
-_TEST_CELL = re.compile(r"\A# autograder: what the variables hold at check '(\w+)'")
+    def code_cells(self):
+        """(cell number, source text) of each code cell of the notebook the run executed."""
+        for number, (kind, source) in enumerate(self.sources, start=1):
+            if kind == "code":
+                yield number, cell_text(source)
 
-
-def _test_cell_of(source) -> str | None:
-    """The check whose test cell (as the grader rewrites it) `source` is, else None."""
-    source = "".join(source) if isinstance(source, (list, tuple)) else str(source)
-    found = _TEST_CELL.match(source)
-    return found.group(1) if found else None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import re
 import pytest
 
 from autograder import evidence, exercise, measure
+from autograder.intake import cell_text
 from autograder.verify import CONTEXT
 
 WHAT_TO_DEFINE = {
@@ -78,8 +79,7 @@ def _stopped_while(context, check) -> str:
 
 
 def _source(context, cell) -> str:
-    source = context.sources[cell - 1][1]
-    return "".join(source) if isinstance(source, (list, tuple)) else str(source)
+    return cell_text(context.sources[cell - 1][1])
 
 
 def _nothing_ran(context) -> str:
@@ -121,18 +121,12 @@ def _variable(name, snapshot, context):
 CLASSES = {"early_stopping": "EarlyStopping", "model_checkpoint": "ModelCheckpoint", "tensorboard_callback": "TensorBoard"}
 
 
-def _code_cells(context):
-    for number, (kind, source) in enumerate(context.sources, start=1):
-        if kind == "code":
-            yield number, "".join(source) if isinstance(source, (list, tuple)) else str(source)
-
-
 def _assigned_after(context, name, cell):
     """The first code cell after `cell` that assigns `name` at the start of a line (None: none, or not known)."""
     if cell is None:
         return None
     pattern = re.compile(rf"^\s*{re.escape(name)}\s*(?::[^=]*)?=(?!=)", re.MULTILINE)
-    return next((number for number, source in _code_cells(context) if number > cell and pattern.search(source)), None)
+    return next((number for number, source in context.code_cells() if number > cell and pattern.search(source)), None)
 
 
 def _renamed(context, name, check) -> str:
@@ -141,7 +135,7 @@ def _renamed(context, name, check) -> str:
         return ""
     pattern = re.compile(rf"^\s*([A-Za-z_]\w*)\s*=\s*(?:[\w.]+\.)?{CLASSES[name]}\(", re.MULTILINE)
     at = context.test_cell(check) if check else None
-    for number, source in _code_cells(context):
+    for number, source in context.code_cells():
         if at is not None and number > at:
             break
         found = [variable for variable in pattern.findall(source) if variable != name]
