@@ -26,6 +26,10 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
 - Visible inside: /usr (and the /bin, /lib* links), a few /etc files, generated passwd/group/hosts,
   sys.base_prefix and `ro_binds` (read-only, same path), nothing else of the host.
 Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
+
+Two ways to run: `run_sandboxed` makes a sandbox for one command; a `WarmSandbox` keeps one
+sandbox per slot for many runs, each a fork of a zygote that imported a Python program once
+(zygote.py), and restores between runs what a fresh sandbox would give (see its doc).
 """
 
 import contextlib
@@ -613,7 +617,18 @@ class _Capture:
 
 
 def _kill_uid(uid, patience=5.0):
-    """Kill every host process whose real uid is the slot's uid, until none is left."""
+    """Kill every host process whose real uid is the slot's uid, until none is left.
+
+    First in one stroke: kill(-1, SIGKILL) sent by a process that is `uid` reaches every
+    process of that uid at once (the kernel walks them under a lock that fork must take, and a
+    killed process forks no more). Why: a fork bomb outran a kill of one pid after another
+    (hundreds still alive after 5 s), and in a warm sandbox no namespace ends to do it instead.
+    """
+    try:
+        subprocess.run(["/bin/sh", "-c", "kill -KILL -1"], user=uid, group=uid, extra_groups=[], env={}, cwd="/",
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pass  # the loop below still kills them one by one
     deadline = time.monotonic() + patience
     while True:
         pids = []

@@ -113,11 +113,25 @@ def test_a_run_is_its_slot_uid_without_privileges_and_cannot_reach_the_zygote(bo
     assert all(isinstance(errno, int) for errno in seen["tries"].values()), seen["tries"]
 
 
-def test_a_run_past_its_time_is_stopped_and_the_next_one_is_fresh(tmp_path):
-    """Is an endless run stopped at wall_seconds with all its processes, and does the next run work?"""
+FORK_BOMB = """
+import os, signal
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(number, signal.SIG_IGN)
+while True:
+    try:
+        if os.fork() == 0:
+            os.setsid()
+    except OSError:
+        pass
+"""
+
+
+def test_a_fork_bomb_past_its_time_is_stopped_and_the_next_run_is_fresh(tmp_path):
+    """Is a fork bomb (own sessions, ignoring signals) stopped at wall_seconds with all its processes,
+    though no namespace ends with it, and does the next run work?"""
     with WarmSandbox(PROGRAM, "test_program", slot=SLOT, limits=Limits(wall_seconds=3)) as box:
         started = time.monotonic()
-        endless, _ = run(box, tmp_path, "import os\nos.fork()\nwhile True: pass", name="endless")
+        endless, _ = run(box, tmp_path, FORK_BOMB, name="endless")
         assert endless.timed_out and endless.returncode is None
         assert time.monotonic() - started < 3 + 10
         after, _ = run(box, tmp_path, "print('fresh')", name="after")
