@@ -269,9 +269,13 @@ class WarmSandbox:
             self._control.close()
             self._control = None
         if self._proc is not None:
-            if self._proc.poll() is None:
+            # The zygote ends when its control socket closes: ended so, every process is waited
+            # for by its parent (the benchmark's CPU accounting sees them); a kill is the fallback.
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait()
+                self._proc.wait()
             self._proc = None
         _kill_uid(self.uid)
         _clear_keyrings(self.uid)
