@@ -156,6 +156,8 @@ class WarmSandbox:
         self.program, self.name, self.limits = program, name, limits
         self.uid, self.env = BASE_UID + slot, _clean_env(dict(env or {}))
         self.ro_binds = [Path(sys.prefix), *map(Path, ro_binds)]  # the zygote is this Python
+        # Binds under /tmp (the sandbox's /tmp is the run's, emptied after each run) have mount points there.
+        self._mount_points = [Path("tmp") / p.relative_to("/tmp") for p in self.ro_binds if p.is_relative_to("/tmp")]
         if missing := [str(p) for p in self.ro_binds if not p.exists()]:
             raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
         self._claim = _claim_uid(self.uid)
@@ -209,7 +211,7 @@ class WarmSandbox:
         if self._proc is None or self._proc.poll() is not None:
             self._restart()
         workdir, disk, limits = Path(workdir), self._stage / "disk", self.limits
-        _empty(disk, self.uid)
+        _empty(disk, self.uid, self._mount_points)
         _copy_in(disk, workdir, self.uid, limits)
         _clear_keyrings(self.uid)
         pipes = [os.pipe(), os.pipe()]
@@ -248,7 +250,7 @@ class WarmSandbox:
         result = SandboxResult(None if timed_out else code, timed_out, outputs[0].text(), outputs[1].text(),
                                wall, any(c.truncated for c in outputs))
         result.not_copied = _collect(disk, workdir, keep, limits)
-        _empty(disk, self.uid)
+        _empty(disk, self.uid, self._mount_points)
         if answer is None or self._ask({"clean": {"uid": self.uid}}, timeout=30) in (None, {"cleaned": None}):
             self._stop()  # replaced before the next run
         return result
@@ -393,15 +395,22 @@ def _collect(disk, workdir, keep, limits) -> list[str]:
     return _copy_back(disk / "work", workdir, keep, limits.disk_bytes)
 
 
-def _empty(disk, uid):
+def _empty(disk, uid, mount_points=()):
     """Remove everything a run left in the folders of `disk` (once no process of `uid` is left).
 
-    The folders themselves stay: they are the sandbox's mount points. Their owner and mode are
-    set again, in case the run changed them.
+    The folders themselves stay: they are the sandbox's mount points, and so do `mount_points`
+    (paths relative to `disk`: the folders bwrap made for a read-only bind under /tmp, a clone
+    in /tmp, say; removed from the host's side, their bind vanished from the sandbox). What the
+    run put inside them goes. Owner and mode of the folders are set again, in case the run changed them.
     """
-    for name in DISK_FOLDERS:
-        for entry in os.scandir(disk / name):
-            if entry.is_dir(follow_symlinks=False):
+    keep = {Path(p) for m in mount_points for p in [m, *Path(m).parents]}
+    stack = [Path(name) for name in DISK_FOLDERS]
+    while stack:
+        folder = stack.pop()
+        for entry in os.scandir(disk / folder):
+            if folder / entry.name in keep and entry.is_dir(follow_symlinks=False):
+                stack.append(folder / entry.name)
+            elif entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)  # fd-based: never follows a link the run made
             else:
                 os.unlink(entry.path)

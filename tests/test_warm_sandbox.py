@@ -9,6 +9,7 @@ import platform
 import shutil
 import signal
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -197,3 +198,22 @@ def test_a_forked_kernel_runs_each_notebook_fresh_and_as_a_launched_kernel_does(
     launched = outputs(tmp_path / "launched")
     assert runs[1][0] == "False False False /submission True True\n"
     assert runs[0][1] == runs[1][1] == launched[1]  # the same losses, to the last digit, as a launched kernel's
+
+
+def test_a_read_only_bind_under_tmp_stays_visible_run_after_run(tmp_path):
+    """A clone under /tmp binds its venv there, inside the run's emptied /tmp: does every run still see
+    it (emptying must not remove its mount point), while what a run wrote next to it is gone?"""
+    data = Path(tempfile.mkdtemp(prefix="bound-", dir="/tmp"))
+    try:
+        data.chmod(0o755)  # mkdtemp made it 0700: the run could not read it
+        (data / "shipped.txt").write_text("shipped")
+        with WarmSandbox(PROGRAM, "test_program", slot=SLOT, limits=FAST, ro_binds=[data]) as box:
+            for name in ("first", "second"):
+                result, _ = run(box, tmp_path, f"""
+                    import os
+                    print(open("{data}/shipped.txt").read(), os.path.exists("/tmp/mine"))
+                    open("/tmp/mine", "w").write("x")
+                """, name=name)
+                assert (result.returncode, result.stdout) == (0, "shipped False\n"), result.stderr
+    finally:
+        shutil.rmtree(data)
