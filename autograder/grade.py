@@ -31,7 +31,7 @@ from pathlib import Path
 from . import exercise, intake, measure
 from .submissions import Submission, find_submissions  # noqa: F401 (find_submissions: part of this module's API)
 from .untrusted_text import spreadsheet, terminal
-from .run import NOTEBOOK, run_notebook
+from .run import NOTEBOOK, run_notebook, warm_sandbox
 from .sandbox import Limits, check_available
 from .verify import CheckResult, Context, check_run
 
@@ -112,6 +112,7 @@ class Grader:
         self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
         for slot in range(jobs):
             self._slots.put(slot)
+        self._boxes = {}  # slot: its warm sandbox, made when the slot first runs a notebook
         # One submission at a time in the worker: its time limit then counts its own
         # verification only, and a kill stops no other submission's work.
         self._lock = threading.Lock()
@@ -161,12 +162,18 @@ class Grader:
 
     def close(self):
         self._verifier.shutdown()
+        for box in self._boxes.values():
+            box.close()
 
     def _run(self, work: Path):
         """Run the notebook in `work` as soon as a sandbox slot is free; the slot is freed right after."""
         slot = self._slots.get()
         try:
-            return run_notebook(work, slot=slot, limits=self.limits, sandbox=self.sandbox)
+            if not self.sandbox:
+                return run_notebook(work, slot=slot, limits=self.limits, sandbox=False)
+            if slot not in self._boxes:
+                self._boxes[slot] = warm_sandbox(slot, self.limits)
+            return run_notebook(work, box=self._boxes[slot])
         finally:
             self._slots.put(slot)
 

@@ -3,7 +3,13 @@
 The kernel (and every process the notebook starts) lives inside the sandbox and dies
 with it. What the run leaves in the work folder is evidence for the verifier; what this
 module reports about the run (start, duration, timeout, crash) is the grader's own.
+
+Sandboxed, the kernel is forked from a process that imported Keras once per sandbox slot
+(`warm_sandbox`, warm_kernel.py): a batch pays TensorFlow's import once per slot, not once
+per student. Unsandboxed (the instructor's own notebooks), it is `jupyter execute`.
 """
+
+import contextlib
 
 import os
 import signal
@@ -13,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import evidence, exercise
-from .sandbox import Limits, run_sandboxed
+from . import evidence, exercise, warm_kernel
+from .sandbox import Limits, WarmSandbox
 
 NOTEBOOK = "submission.ipynb"
 EXECUTED = "executed.ipynb"
@@ -25,6 +31,12 @@ KEEP = (EXECUTED, evidence.SNAPSHOTS.parts[0], Path(exercise.CHECKPOINT).parts[0
 EXECUTE = ("import sys; sys.modules['rfc3987_syntax'] = None\n"
            "from nbclient.cli import main; sys.exit(main())")
 JUPYTER_EXECUTE = [str(Path(sys.prefix) / "bin" / "python"), "-c", EXECUTE, "--allow-errors", "--output", EXECUTED, NOTEBOOK]
+WARM_KERNEL = Path(warm_kernel.__file__).read_text()
+
+
+def warm_sandbox(slot: int = 0, limits: Limits = Limits()) -> WarmSandbox:
+    """The sandbox of one slot, in which each run_notebook forks a kernel that has Keras imported."""
+    return WarmSandbox(WARM_KERNEL, "warm_kernel", slot=slot, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -39,11 +51,18 @@ class Run:
     not_kept: tuple = ()  # "path (kind)" of links and special files the run left, not handed on
 
 
-def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbox: bool = True) -> Run:
-    """Execute `work/submission.ipynb` with `work` as the kernel's folder."""
+def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbox: bool = True,
+                 box: WarmSandbox | None = None) -> Run:
+    """Execute `work/submission.ipynb` with `work` as the kernel's folder.
+
+    Sandboxed, in `box` (its limits apply), or else in a warm sandbox of `slot` made for this run.
+    """
     started = time.time()
     if sandbox:
-        result = run_sandboxed(JUPYTER_EXECUTE, workdir=work, slot=slot, limits=limits, ro_binds=[Path(sys.prefix)], keep=KEEP)
+        with contextlib.ExitStack() as stack:
+            box = box or stack.enter_context(warm_sandbox(slot, limits))
+            limits = box.limits
+            result = box.run([NOTEBOOK, EXECUTED], workdir=work, keep=KEEP)
         returncode, timed_out, stderr, not_kept = result.returncode, result.timed_out, result.stderr, tuple(result.not_copied)
     else:
         (returncode, timed_out, stderr), not_kept = _run_unsandboxed(work, limits), ()

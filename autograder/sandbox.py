@@ -26,14 +26,20 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
 - Visible inside: /usr (and the /bin, /lib* links), a few /etc files, generated passwd/group/hosts,
   sys.base_prefix and `ro_binds` (read-only, same path), nothing else of the host.
 Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
+
+Two ways to run: `run_sandboxed` makes a sandbox for one command; a `WarmSandbox` keeps one
+sandbox per slot for many runs, each a fork of a zygote that imported a Python program once
+(zygote.py), and restores between runs what a fresh sandbox would give (see its doc).
 """
 
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -43,12 +49,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import zygote
+
 SANDBOX_WORKDIR = "/submission"
 SANDBOX_HOME = "/home/student"
 BASE_UID = 62000
 MAX_SLOTS = 1000
 MAX_COPY_DEPTH = 32  # deeper folders are not copied back: no honest use, and paths would outgrow PATH_MAX
 MiB = 2**20
+ZYGOTE = Path(zygote.__file__).read_text()  # the source a warm sandbox's zygote runs (python -c)
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,168 @@ def _run(argv, workdir, slot, limits, env, ro_binds, keep=None) -> SandboxResult
         return _run_as(argv, workdir, uid, limits, env, ro_binds, keep)
 
 
+class WarmSandbox:
+    """One sandbox kept for many runs of one slot, whose zygote imported `program` once.
+
+    Each `run` is a child forked from the zygote (see zygote.py), the run's uid with the run's
+    limits, in this sandbox's namespaces; between runs the grader restores what a fresh sandbox
+    would give: no process of the uid (killed), an empty disk (emptied, then `workdir` copied in),
+    no keys, no SysV or POSIX IPC objects (removed by the zygote's cleaner). If the zygote dies
+    or a cleaning fails, the sandbox is replaced before the next run. Not thread-safe: one per slot.
+
+    `program`: a module's source (it must import nothing of the autograder, which the sandbox
+    does not show) whose top-level imports are what every run needs, and whose `main(*args)`
+    each run calls; `name` names it in tracebacks. The zygote is this Python (sys.prefix is
+    bound read-only, with `ro_binds`).
+    """
+
+    def __init__(self, program: str, name: str, *, slot: int, limits: Limits = Limits(), env=None, ro_binds=()):
+        if problem := check_available():
+            raise SandboxUnavailable(problem)
+        if not 0 <= slot < MAX_SLOTS:
+            raise ValueError(f"slot must be in 0..{MAX_SLOTS - 1}; got {slot!r}")
+        self.program, self.name, self.limits = program, name, limits
+        self.uid, self.env = BASE_UID + slot, _clean_env(dict(env or {}))
+        self.ro_binds = [Path(sys.prefix), *map(Path, ro_binds)]  # the zygote is this Python
+        # Binds under /tmp (the sandbox's /tmp is the run's, emptied after each run) have mount points there.
+        self._mount_points = [Path("tmp") / p.relative_to("/tmp") for p in self.ro_binds if p.is_relative_to("/tmp")]
+        if missing := [str(p) for p in self.ro_binds if not p.exists()]:
+            raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
+        self._claim = _claim_uid(self.uid)
+        self._claim.__enter__()
+        self._proc = self._stage = self._control = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _start(self):
+        _kill_uid(self.uid)
+        _clear_keyrings(self.uid)
+        self._stage = _make_stage(self.uid, self.limits)
+        for name in DISK_FOLDERS:
+            (self._stage / "disk" / name).mkdir()
+        _own_folders(self._stage / "disk", self.uid)
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            argv = [str(Path(sys.prefix) / "bin" / "python"), "-c", ZYGOTE, str(theirs.fileno())]
+            command, options = _bwrap_command(argv, self._stage, self.uid, self.limits, self.ro_binds, zygote=True)
+            self._proc = _spawn(_share_and_oom_wrapper(_cpu_cgroup(self.uid)) + command, options, self.env,
+                                pass_fds=(theirs.fileno(),), stdout=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        self._startup = _Capture(self._proc.stderr, self.limits.output_bytes)
+        reply = self._ask({"program": self.program, "name": self.name}, timeout=self.limits.wall_seconds)
+        if reply != {"ready": True}:
+            raise RuntimeError(f"the warm sandbox's zygote must import its program and say ready; it said {reply!r}; "
+                               f"its stderr ends: {self._startup.text()[-2000:]}")
+
+    def _ask(self, request, fds=(), timeout=None):
+        """Send one request and wait up to `timeout` s for the answer (None: the zygote is gone)."""
+        try:
+            socket.send_fds(self._control, [json.dumps(request).encode()], list(fds))
+            self._control.settimeout(timeout)
+            answer = self._control.recv(zygote.MESSAGE_BYTES)
+        except OSError:
+            return None
+        return json.loads(answer) if answer else None
+
+    def run(self, args, *, workdir, keep=None) -> SandboxResult:
+        """`main(*args)` in a fresh child with cwd /submission holding a copy of `workdir`; see run_sandboxed."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._restart()
+        workdir, disk, limits = Path(workdir), self._stage / "disk", self.limits
+        _empty(disk, self.uid, self._mount_points)
+        _copy_in(disk, workdir, self.uid, limits)
+        _clear_keyrings(self.uid)
+        pipes = [os.pipe(), os.pipe()]
+        run = {"uid": self.uid, "cwd": SANDBOX_WORKDIR, "env": self.env, "args": list(args),
+               "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_NPROC": limits.processes,
+                           "RLIMIT_FSIZE": limits.file_size_bytes, "RLIMIT_CORE": 0}}
+        start = time.monotonic()
+        try:
+            socket.send_fds(self._control, [json.dumps({"run": run}).encode()], [w for _, w in pipes])
+            sent = True
+        except OSError:
+            sent = False
+        finally:
+            for _, write in pipes:
+                os.close(write)
+        outputs = [_Capture(os.fdopen(read, "rb"), limits.output_bytes) for read, _ in pipes]
+        timed_out, answer = False, None
+        if sent:
+            try:
+                self._control.settimeout(limits.wall_seconds)
+                answer = self._control.recv(zygote.MESSAGE_BYTES)
+            except TimeoutError:
+                timed_out = True
+                _kill_uid(self.uid)  # the child dies, and the zygote says so
+                answer = self._answer(timeout=10)
+            except OSError:
+                answer = None
+        wall = time.monotonic() - start
+        _kill_uid(self.uid)
+        _clear_keyrings(self.uid)
+        for capture in outputs:
+            capture.thread.join(timeout=5)
+        code = json.loads(answer).get("exit") if answer else None
+        if code is None and not timed_out:
+            code = -signal.SIGKILL  # the zygote itself died (a host out of memory kills the sandbox first)
+        result = SandboxResult(None if timed_out else code, timed_out, outputs[0].text(), outputs[1].text(),
+                               wall, any(c.truncated for c in outputs))
+        result.not_copied = _collect(disk, workdir, keep, limits)
+        _empty(disk, self.uid, self._mount_points)
+        if answer is None or self._ask({"clean": {"uid": self.uid}}, timeout=30) in (None, {"cleaned": None}):
+            self._stop()  # replaced before the next run
+        return result
+
+    def _answer(self, timeout):
+        try:
+            self._control.settimeout(timeout)
+            return self._control.recv(zygote.MESSAGE_BYTES) or None
+        except OSError:
+            return None
+
+    def _restart(self):
+        self._stop()
+        self._start()
+
+    def _stop(self):
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._proc is not None:
+            # The zygote ends when its control socket closes: ended so, every process is waited
+            # for by its parent (the benchmark's CPU accounting sees them); a kill is the fallback.
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+            self._proc = None
+        _kill_uid(self.uid)
+        _clear_keyrings(self.uid)
+        if self._stage is not None:
+            _remove_stage(self._stage)
+            self._stage = None
+
+    def close(self):
+        """Stop the sandbox and free its uid (idempotent)."""
+        try:
+            self._stop()
+        finally:
+            if self._claim is not None:
+                self._claim.__exit__(None, None, None)
+                self._claim = None
+
+
 # Host-wide claims on the sandbox uids (one lock file per uid, root's, in a 0700 folder).
 UID_LOCKS = Path(tempfile.gettempdir()) / "autograder-sandbox-uids"
 
@@ -147,30 +318,32 @@ def _claim_uid(uid):
 
 
 def _run_as(argv, workdir, uid, limits, env, ro_binds, keep) -> SandboxResult:
+    stage = _make_stage(uid, limits)
+    try:
+        _fill(stage / "disk", workdir, uid, limits)
+        command, options = _bwrap_command(argv, stage, uid, limits, ro_binds)
+        _clear_keyrings(uid)  # in case a grader died before clearing after its run
+        result = _execute(_share_and_oom_wrapper(_cpu_cgroup(uid)) + command, options, _clean_env(env), limits)
+        _kill_uid(uid)  # the pid namespace should have done it: make sure before reading files
+        _clear_keyrings(uid)
+        result.not_copied = _collect(stage / "disk", workdir, keep, limits)
+        return result
+    finally:
+        _kill_uid(uid)
+        _remove_stage(stage)
+
+
+def _make_stage(uid, limits) -> Path:
+    """A private staging folder holding the run's disk (a tmpfs of disk_bytes) and /etc files."""
     # 0700 and root's: nothing else on the host reaches in. The owner's pid, in a file (not in the
     # name, which would be one more thing a run could learn of the grader), lets a later grader sweep it.
     stage = Path(tempfile.mkdtemp(prefix="sandbox-stage-"))
-    (stage / OWNER_FILE).write_text(str(os.getpid()))
-    disk = stage / "disk"
-    disk.mkdir()
-    mounted = False
     try:
+        (stage / OWNER_FILE).write_text(str(os.getpid()))
+        (stage / "disk").mkdir()
         # nr_inodes bounds the kernel memory a flood of empty files could take.
         options = f"size={limits.disk_bytes},nr_inodes={max(1024, limits.disk_bytes // 16384)},mode=0755,nosuid,nodev"
-        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sandbox", str(disk)], check=True, capture_output=True)
-        mounted = True
-        for name in ("work", "home", "tmp", "shm"):
-            (disk / name).mkdir()
-            os.chown(disk / name, uid, uid)
-            os.chmod(disk / name, 0o1777 if name in ("tmp", "shm") else 0o755)
-        try:
-            shutil.copytree(workdir, disk / "work", symlinks=True, dirs_exist_ok=True)
-        except (OSError, shutil.Error) as error:
-            raise ValueError(f"workdir must fit in disk_bytes={limits.disk_bytes}; copying {workdir} failed: {error}") from None
-        os.chmod(disk / "work", 0o755)  # copytree gave it the mode of workdir; bwrap (no DAC override) must chdir in
-        for root, dirs, files in os.walk(disk / "work"):
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), uid, uid)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "sandbox", str(stage / "disk")], check=True, capture_output=True)
         # On a tmpfs of their own, not in the stage: mountinfo shows a bind's path inside its file
         # system (it showed the stage's host path); not on `disk`, whose bytes are the run's.
         (stage / "etc").mkdir()
@@ -178,26 +351,77 @@ def _run_as(argv, workdir, uid, limits, env, ro_binds, keep) -> SandboxResult:
                        check=True, capture_output=True)
         for name, text in _etc_files(uid).items():
             (stage / "etc" / name).write_text(text)
-        cgroup = _cpu_cgroup(uid)
-        command, options = _bwrap_command(argv, stage, uid, limits, ro_binds)
-        _clear_keyrings(uid)  # in case a grader died before clearing after its run
-        result = _execute(_share_and_oom_wrapper(cgroup) + command, options, _clean_env(env), limits)
-        _kill_uid(uid)  # the pid namespace should have done it: make sure before reading files
-        _clear_keyrings(uid)
-        for entry in workdir.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
+        return stage
+    except BaseException:
+        _remove_stage(stage)
+        raise
+
+
+DISK_FOLDERS = ("work", "home", "tmp", "shm")  # on the disk: /submission, HOME, /tmp, /dev/shm
+
+
+def _fill(disk, workdir, uid, limits):
+    """Make the run's empty folders on `disk` and copy `workdir` into its /submission, owned by `uid`."""
+    for name in DISK_FOLDERS:
+        (disk / name).mkdir()
+    _own_folders(disk, uid)
+    _copy_in(disk, workdir, uid, limits)
+
+
+def _own_folders(disk, uid):
+    for name in DISK_FOLDERS:
+        os.chown(disk / name, uid, uid)
+        os.chmod(disk / name, 0o1777 if name in ("tmp", "shm") else 0o755)
+
+
+def _copy_in(disk, workdir, uid, limits):
+    try:
+        shutil.copytree(workdir, disk / "work", symlinks=True, dirs_exist_ok=True)
+    except (OSError, shutil.Error) as error:
+        raise ValueError(f"workdir must fit in disk_bytes={limits.disk_bytes}; copying {workdir} failed: {error}") from None
+    os.chmod(disk / "work", 0o755)  # copytree gave it the mode of workdir; bwrap (no DAC override) must chdir in
+    for root, dirs, files in os.walk(disk / "work"):
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, uid)
+
+
+def _collect(disk, workdir, keep, limits) -> list[str]:
+    """Empty `workdir` and refill it with what the run left in /submission; what was not copied."""
+    for entry in workdir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return _copy_back(disk / "work", workdir, keep, limits.disk_bytes)
+
+
+def _empty(disk, uid, mount_points=()):
+    """Remove everything a run left in the folders of `disk` (once no process of `uid` is left).
+
+    The folders themselves stay: they are the sandbox's mount points, and so do `mount_points`
+    (paths relative to `disk`: the folders bwrap made for a read-only bind under /tmp, a clone
+    in /tmp, say; removed from the host's side, their bind vanished from the sandbox). What the
+    run put inside them goes. Owner and mode of the folders are set again, in case the run changed them.
+    """
+    keep = {Path(p) for m in mount_points for p in [m, *Path(m).parents]}
+    stack = [Path(name) for name in DISK_FOLDERS]
+    while stack:
+        folder = stack.pop()
+        for entry in os.scandir(disk / folder):
+            if folder / entry.name in keep and entry.is_dir(follow_symlinks=False):
+                stack.append(folder / entry.name)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)  # fd-based: never follows a link the run made
             else:
-                entry.unlink()
-        result.not_copied = _copy_back(disk / "work", workdir, keep, limits.disk_bytes)
-        return result
-    finally:
-        _kill_uid(uid)
-        if mounted:
-            _unmount(disk)
-        if os.path.ismount(stage / "etc"):
-            _unmount(stage / "etc")
-        shutil.rmtree(stage, ignore_errors=True)
+                os.unlink(entry.path)
+    _own_folders(disk, uid)
+
+
+def _remove_stage(stage):
+    for mount in (stage / "disk", stage / "etc"):
+        if os.path.ismount(mount):
+            _unmount(mount)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 OWNER_FILE = "owner.pid"
@@ -254,10 +478,7 @@ def _sweep_stale_stages():
         except OSError:
             continue  # being made right now, or not ours
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            for mount in (stage / "disk", stage / "etc"):
-                if os.path.ismount(mount):
-                    _unmount(mount)
-            shutil.rmtree(stage, ignore_errors=True)
+            _remove_stage(stage)
 
 
 def _etc_files(uid) -> dict[str, str]:
@@ -270,7 +491,10 @@ def _etc_files(uid) -> dict[str, str]:
     }
 
 
-def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
+def _bwrap_command(argv, stage, uid, limits, ro_binds, *, zygote=False) -> list[str]:
+    """bwrap's command and its options; argv runs as `uid` with the limits, or, for a warm
+    sandbox's `zygote`, as the sandbox's root with CAP_SETUID, CAP_SETGID and CAP_SETPCAP only
+    (it drops each child itself) and with /dev/mqueue mounted (so that it can empty it)."""
     disk = stage / "disk"
     command = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                "--unshare-cgroup-try", "--die-with-parent", "--hostname", "sandbox",
@@ -291,7 +515,7 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
     # /tmp before the read-only binds, so a bind that lives under the host's /tmp stays visible.
     command += ["--proc", "/proc", "--dev", "/dev", "--bind", str(disk / "shm"), "/dev/shm",
                 "--bind", str(disk / "tmp"), "/tmp", "--bind", str(disk / "home"), SANDBOX_HOME,
-                "--bind", str(disk / "work"), SANDBOX_WORKDIR]
+                "--bind", str(disk / "work"), SANDBOX_WORKDIR] + (["--mqueue", "/dev/mqueue"] if zygote else [])
     # After the /tmp bind: a bind under the host's /tmp (a clone in /tmp, say) needs its parents there.
     command += _parents(binds)
     for path in binds:
@@ -301,6 +525,8 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds) -> list[str]:
     # run can read at /proc/1/cmdline, shows no host path. The command itself (bwrap takes it from
     # argv only) names no grader path but the venv's.
     options = b"".join(arg.encode() + b"\0" for arg in command[1:])
+    if zygote:
+        return ["bwrap", "--args", ARGS_FD, "--"] + argv, options
     return ["bwrap", "--args", ARGS_FD, "--",
                 "prlimit", f"--as={limits.memory_bytes}", f"--nproc={limits.processes}",
                 f"--fsize={limits.file_size_bytes}", "--core=0", "--",
@@ -339,18 +565,24 @@ def _write_all(fd, data):
             pass  # bwrap died before reading: _execute reports its exit
 
 
-def _execute(command, options, env, limits) -> SandboxResult:
-    start = time.monotonic()
+def _spawn(command, options, env, pass_fds=(), stdout=subprocess.PIPE) -> subprocess.Popen:
+    """Start bwrap with its options on a pipe; stderr is a pipe."""
     reader, writer = os.pipe()
     os.set_inheritable(reader, True)
     try:
         # Own session: one killpg reaches bwrap; its pid namespace and --die-with-parent do the rest.
         command = [str(reader) if arg == ARGS_FD else arg for arg in command]
-        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True, pass_fds=(reader,))
+        proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                stderr=subprocess.PIPE, start_new_session=True, pass_fds=(reader, *pass_fds))
     finally:
         os.close(reader)
     threading.Thread(target=_write_all, args=(writer, options), daemon=True).start()
+    return proc
+
+
+def _execute(command, options, env, limits) -> SandboxResult:
+    start = time.monotonic()
+    proc = _spawn(command, options, env)
     outputs = [_Capture(proc.stdout, limits.output_bytes), _Capture(proc.stderr, limits.output_bytes)]
     timed_out = False
     try:
@@ -398,7 +630,18 @@ class _Capture:
 
 
 def _kill_uid(uid, patience=5.0):
-    """Kill every host process whose real uid is the slot's uid, until none is left."""
+    """Kill every host process whose real uid is the slot's uid, until none is left.
+
+    First in one stroke: kill(-1, SIGKILL) sent by a process that is `uid` reaches every
+    process of that uid at once (the kernel walks them under a lock that fork must take, and a
+    killed process forks no more). Why: a fork bomb outran a kill of one pid after another
+    (hundreds still alive after 5 s), and in a warm sandbox no namespace ends to do it instead.
+    """
+    try:
+        subprocess.run(["/bin/sh", "-c", "kill -KILL -1"], user=uid, group=uid, extra_groups=[], env={}, cwd="/",
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pass  # the loop below still kills them one by one
     deadline = time.monotonic() + patience
     while True:
         pids = []
