@@ -147,6 +147,28 @@ def test_a_dead_zygote_is_replaced_before_the_next_run(box, tmp_path):
     assert (result.returncode, result.stdout) == (0, "after\n")
 
 
+def test_a_failure_between_runs_replaces_the_sandbox(box, tmp_path, monkeypatch):
+    """When cleaning up after a run fails (a kill that gives up, say), does that run raise, and does
+    the next run get a new zygote rather than the half-stopped one?"""
+    from autograder import sandbox
+
+    zygote = box._proc.pid
+    real_clear = sandbox._clear_keyrings
+    failures = iter([RuntimeError("keyrings could not be cleared")])
+
+    def clear_once_failing(uid):
+        real_clear(uid)
+        if error := next(failures, None):
+            raise error
+
+    monkeypatch.setattr(sandbox, "_clear_keyrings", clear_once_failing)
+    with pytest.raises(RuntimeError, match="keyrings"):
+        run(box, tmp_path, "print('first')", name="first")
+    result, _ = run(box, tmp_path, "print('second')", name="second")
+    assert (result.returncode, result.stdout) == (0, "second\n"), result.stderr
+    assert box._proc.pid != zygote
+
+
 def test_exit_codes_and_output_are_the_runs_own(box, tmp_path):
     """Does a run's exit code, signal, stdout and stderr come back as a one-shot run's would?"""
     assert run(box, tmp_path, "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)")[0].returncode == 3
