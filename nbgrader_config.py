@@ -10,10 +10,12 @@ c.CourseDirectory.course_id = "keras-callbacks"
 c.CourseDirectory.root = os.environ.get("NBGRADER_COURSE_ROOT", os.path.dirname(os.path.abspath(__file__)))
 c.CourseDirectory.source_directory = "assignments"
 c.CourseDirectory.release_directory = "release"
-# What a run of the notebook writes beside it (the instructor's, in Jupyter, or the grader's):
-# never copied into the release, so the best weights and logs never go out to students.
+# Never copied into the release: the grader's folder beside each source notebook (hidden checks,
+# reference values), and what a run of the notebook writes beside it (the instructor's, in
+# Jupyter, or the grader's), so the best weights and logs never go out to students either.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",  # nbgrader's defaults
+    "grading",
     "checkpoints", "logs", ".autograder", "*.weights.h5", "*.keras", "events.out.tfevents.*",
 ]
 

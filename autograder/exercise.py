@@ -1,38 +1,95 @@
-"""The callbacks exercise as the grader knows it: names, files, points and the trusted setup.
+"""The callbacks exercise as the grader knows it: names, files, points, settings and the trusted setup.
 
-Everything here comes from the instructor's side of the project (the source notebook in
-`assignments/callbacks/` and `autograder/reference.json`), never from a submission. The
-setup (data split and `build_model`) is not copied into the grader: it is the source
-notebook's locked setup cell, run here, so the grader and the students always share it.
+Everything here comes from the instructor's side of the course, never from a submission:
+the source notebook in `assignments/callbacks/` and what the grader keeps beside it in
+`assignments/callbacks/grading/` (the hidden checks and `reference.json`; nbgrader never
+releases that folder). The setup (data split and `build_model`) is not copied into the
+grader: it is the source notebook's locked setup cell, run here, so the grader and the
+students always share it. The settings the checks hold a run to (patience, epoch limit,
+checkpoint file, log folder) are not written here either: they are the solution's own,
+recorded from its run by `python -m autograder reference` (`settings()`), so changing the
+solution cell and running `make reference` is all it takes.
 """
 
 import contextlib
 import functools
 import json
 import math
+import os
+import posixpath
 from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+# The course: this project, or another nbgrader course folder named as nbgrader_config.py names it.
+ROOT = Path(os.environ.get("NBGRADER_COURSE_ROOT") or Path(__file__).resolve().parent.parent).resolve()
 ASSIGNMENT = "callbacks"
 SOURCE_DIR = ROOT / "assignments" / ASSIGNMENT
 SOURCE_NOTEBOOK = SOURCE_DIR / f"{ASSIGNMENT}.ipynb"
 RELEASE_NOTEBOOK = ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-REFERENCE_FILE = Path(__file__).resolve().parent / "reference.json"
-CHECKS_DIR = Path(__file__).resolve().parent / "checks"
+GRADING_DIR = SOURCE_DIR / "grading"  # the instructor's only: nbgrader_config.py keeps it out of the release
+REFERENCE_FILE = GRADING_DIR / "reference.json"
+CHECKS_DIR = GRADING_DIR / "checks"
 
 SETUP_CELL = "setup"  # grade_id of the locked setup cell
-EPOCHS = 200
-PATIENCE = 5
-CHECKPOINT = "checkpoints/best_model.weights.h5"
-LOG_ROOT = "logs/fit"
-BATCHES_PER_EPOCH = 10  # 300 training images in batches of 32 (fit's default batch size)
 # How close two validation losses must be to count as the same value. On one machine the
 # training is bit-for-bit reproducible; the slack covers other CPUs (oneDNN kernels) and
 # is 10x smaller than the gap between the best epoch and any other epoch of the run.
 REL_TOL = 1e-3
 ABS_TOL = 1e-4
+# The solution's settings, as module attributes (exercise.PATIENCE): see settings().
+SETTINGS = {"EPOCHS": "epochs", "PATIENCE": "patience", "CHECKPOINT": "checkpoint", "LOG_ROOT": "log_root",
+            "BATCHES_PER_EPOCH": "batches_per_epoch"}
+
+
+def __getattr__(name):
+    if name in SETTINGS:
+        return settings()[SETTINGS[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def settings() -> dict:
+    """What the checks hold a run to, as the solution did it: {epochs, patience, checkpoint, log_root, batches_per_epoch}.
+
+    Recorded by `python -m autograder reference` from the solution notebook's own run.
+    """
+    recorded = reference().get("solution", {}).get("settings")
+    if not isinstance(recorded, dict) or set(recorded) != set(SETTINGS.values()):
+        raise LookupError(f"{REFERENCE_FILE} must hold the solution's settings {sorted(SETTINGS.values())}; "
+                          f"it holds {sorted(recorded) if isinstance(recorded, dict) else recorded!r}: run `make reference`")
+    return recorded
+
+
+def solution_settings(snapshot) -> dict:
+    """The settings of `snapshot` (the solution's final one, an `evidence.Snapshot`), as settings() holds them."""
+    history = snapshot.get("history") or {}
+    params = history.get("params", {})
+    early_stopping = (snapshot.get("early_stopping") or {}).get("settings", {})
+    model_checkpoint = (snapshot.get("model_checkpoint") or {}).get("settings", {})
+    tensorboard = (snapshot.get("tensorboard_callback") or {}).get("settings", {})
+    found = {
+        "epochs": params.get("epochs"),
+        "patience": early_stopping.get("patience"),
+        "checkpoint": model_checkpoint.get("filepath"),
+        # log_dir is the log root plus a timestamp (logs/fit/20261204-101500): the root is what stays.
+        "log_root": posixpath.dirname(tensorboard.get("log_dir") or "") or None,
+        "batches_per_epoch": params.get("steps"),
+    }
+    if missing := sorted(name for name, value in found.items() if value is None):
+        raise LookupError(f"The solution's run must show {', '.join(missing)} (its history, early_stopping, "
+                          f"model_checkpoint and tensorboard_callback); it showed {found}")
+    return found
+
+
+def check_doc(check: str) -> str:
+    """What passing check `check` means, in the lesson's words: the first line of its module's
+    docstring ("name: ..."), with the settings filled in ({patience}, {epochs}, {checkpoint}, {log_root})."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse((CHECKS_DIR / f"test_{check}.py").read_text())) or ""
+    line = doc.strip().splitlines()[0] if doc.strip() else f"{check}: passed"
+    return line.format_map(settings())
 
 
 @functools.cache

@@ -23,7 +23,6 @@ Library entry points (the CLI wires them into `python -m autograder grade`):
 `grade --json` writes), so pages can be rebuilt from a results file.
 """
 
-import ast
 import base64
 import datetime
 import functools
@@ -336,9 +335,7 @@ def expectation(check: str) -> str | None:
     """
     if check not in exercise.checks():  # a name from the results file, never a path
         return None
-    doc = ast.get_docstring(ast.parse((exercise.CHECKS_DIR / f"test_{check}.py").read_text())) or ""
-    line = doc.strip().splitlines()[0] if doc.strip() else ""
-    return line.removeprefix(f"{check}:").strip() or None
+    return exercise.check_doc(check).removeprefix(f"{check}:").strip() or None
 
 
 def messages(output) -> list[str]:

@@ -19,11 +19,13 @@ ARGUMENTS = {
 }
 
 
-def epochs_run(settings: dict, logs: dict, epochs: int = exercise.EPOCHS) -> int:
+def epochs_run(settings: dict, logs: dict, epochs: int | None = None) -> int:
     """Epochs a real EarlyStopping with `settings` lets a run with these per-epoch `logs` last.
 
-    Raises ValueError when the settings are not a valid EarlyStopping configuration.
+    `epochs`: the fit's epoch limit (default: the exercise's). Raises ValueError when the
+    settings are not a valid EarlyStopping configuration.
     """
+    epochs = exercise.EPOCHS if epochs is None else epochs
     from keras.callbacks import EarlyStopping
 
     arguments = {}

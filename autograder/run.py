@@ -24,8 +24,12 @@ from .sandbox import Limits, WarmSandbox
 
 NOTEBOOK = "submission.ipynb"
 EXECUTED = "executed.ipynb"
-# What the verifier reads of a run, the only things copied back out of its sandbox (in one place).
-KEEP = (EXECUTED, evidence.SNAPSHOTS.parts[0], Path(exercise.CHECKPOINT).parts[0], Path(exercise.LOG_ROOT).parts[0])
+
+
+def keep() -> tuple:
+    """What the verifier reads of a run, the only things copied back out of its sandbox (in one place)."""
+    return (EXECUTED, evidence.SNAPSHOTS.parts[0], Path(exercise.CHECKPOINT).parts[0], Path(exercise.LOG_ROOT).parts[0])
+
 # nbclient's `jupyter-execute`, started without jsonschema's optional RFC 3987 checker: importing
 # it builds a grammar (0.8 s of CPU per submission, measured) that nbformat's schema never uses.
 EXECUTE = ("import sys; sys.modules['rfc3987_syntax'] = None\n"
@@ -62,7 +66,7 @@ def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbo
         with contextlib.ExitStack() as stack:
             box = box or stack.enter_context(warm_sandbox(slot, limits))
             limits = box.limits
-            result = box.run([NOTEBOOK, EXECUTED], workdir=work, keep=KEEP)
+            result = box.run([NOTEBOOK, EXECUTED], workdir=work, keep=keep())
         returncode, timed_out, stderr, not_kept = result.returncode, result.timed_out, result.stderr, tuple(result.not_copied)
     else:
         (returncode, timed_out, stderr), not_kept = _run_unsandboxed(work, limits), ()

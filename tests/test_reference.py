@@ -9,9 +9,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_recorded_reference_matches_a_fresh_recomputation(tmp_path):
-    """Does `python -m autograder reference` reproduce autograder/reference.json (within the stated tolerance)?"""
+    """Does `python -m autograder reference` reproduce the recorded reference.json (within the stated tolerance)?"""
     fresh = record(tmp_path / "reference.json")
     recorded = exercise.reference()
+    assert fresh["solution"]["settings"] == recorded["solution"]["settings"] == {
+        "epochs": 200, "patience": 5, "checkpoint": "checkpoints/best_model.weights.h5", "log_root": "logs/fit",
+        "batches_per_epoch": 10}
     assert fresh["solution"]["epochs_run"] == recorded["solution"]["epochs_run"] == 14
     assert fresh["solution"]["best_epoch"] == recorded["solution"]["best_epoch"] == 9
     for key in ("min_val_loss", "checkpoint_val_loss", "best_val_loss"):

@@ -315,7 +315,8 @@ FIFO_AND_FOLDER_LINK = RELOAD_SOLUTION + code(f"""
 LEAK_PROBE = code("""
     import glob, importlib, os
     readable = []
-    for path in ["/work/main/autograder/reference.json", "/work/main/autograder/checks/test_stopped_early.py",
+    for path in ["/work/main/assignments/callbacks/grading/reference.json",
+                 "/work/main/assignments/callbacks/grading/checks/test_stopped_early.py",
                  "/work/main/assignments/callbacks/callbacks.ipynb", "/work/main/gradebook.db",
                  "/work/main/release/callbacks/callbacks.ipynb", "/work/main/pyproject.toml",
                  "/root/.bash_history", "/root/.bashrc", "/etc/shadow", "/proc/1/environ"]:
@@ -347,7 +348,7 @@ WRITE_TARGETS = {
     "/work/main/.venv/lib/python3.11/site-packages/sitecustomize.py": "code in every later kernel",
     "/work/main/.venv/lib/python3.11/site-packages/zz_hostile.pth": "code in every later kernel",
     "/work/main/.venv/lib/python3.11/site-packages/nbclient/cli.py": "the grader's runner",
-    "/work/main/autograder/reference.json": "the reference values",
+    "/work/main/assignments/callbacks/grading/reference.json": "the reference values",
     "/work/main/results.json": "the grade store",
     "/root/.ipython/profile_default/startup/00-hostile.py": "code in the instructor's kernels",
     "/usr/lib/python3/dist-packages/zz_hostile.pth": "code in every Python",

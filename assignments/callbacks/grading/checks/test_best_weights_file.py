@@ -1,4 +1,4 @@
-"""best_weights_file: checkpoints/best_model.weights.h5 was written by this run and loads into build_model()."""
+"""best_weights_file: {checkpoint} was written by this run and loads into build_model()."""
 
 import pytest
 

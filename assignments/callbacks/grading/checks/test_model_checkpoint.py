@@ -1,4 +1,4 @@
-"""model_checkpoint: a ModelCheckpoint that saves only the best weights to checkpoints/best_model.weights.h5."""
+"""model_checkpoint: a ModelCheckpoint that saves only the best weights to {checkpoint}."""
 
 from autograder.evidence import BadEvidence, relative_to_run
 from autograder.exercise import CHECKPOINT

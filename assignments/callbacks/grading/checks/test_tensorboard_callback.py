@@ -1,4 +1,4 @@
-"""tensorboard_callback: a TensorBoard callback that logs under logs/fit/<timestamp>."""
+"""tensorboard_callback: a TensorBoard callback that logs under {log_root}/<timestamp>."""
 
 import re
 

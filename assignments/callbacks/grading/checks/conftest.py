@@ -20,7 +20,7 @@ WHAT_TO_DEFINE = {
     "early_stopping": "create it in step 1: early_stopping = EarlyStopping(...)",
     "model_checkpoint": "create it in step 2: model_checkpoint = ModelCheckpoint(...)",
     "tensorboard_callback": "create it in step 3: tensorboard_callback = TensorBoard(...)",
-    "history": "train in step 4: history = model.fit(..., epochs=200, callbacks=[...])",
+    "history": f"train in step 4: history = model.fit(..., epochs={exercise.EPOCHS}, callbacks=[...])",
     "best_val_loss": "compute it in step 5, after loading the best weights into a fresh build_model()",
 }
 
@@ -189,7 +189,7 @@ def val_losses(history):
 
 
 FIT = ("keep the locked setup cell unchanged, call model = build_model() right before fit, and fit on "
-       "(x_train, y_train) with validation_data=(x_val, y_val), epochs=200 and the default batch size")
+       f"(x_train, y_train) with validation_data=(x_val, y_val), epochs={exercise.EPOCHS} and the default batch size")
 
 
 @pytest.fixture

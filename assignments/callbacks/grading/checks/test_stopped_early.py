@@ -1,11 +1,11 @@
-"""stopped_early: EarlyStopping ended this training where Keras's rule says, before the 200-epoch limit."""
+"""stopped_early: EarlyStopping ended this training where Keras's rule says, before the {epochs}-epoch limit."""
 
 import pytest
 
 from autograder import replay
 from autograder.exercise import BATCHES_PER_EPOCH, EPOCHS, PATIENCE, same_loss
 
-def test_fit_allows_200_epochs(history):
+def test_fit_allows_the_epoch_limit(history):
     epochs = history.get("params", {}).get("epochs")
     ran = len(history.get("epoch") or [])
     if epochs != EPOCHS and isinstance(epochs, int) and 0 < ran < epochs:

@@ -1,4 +1,4 @@
-"""early_stopping: an EarlyStopping callback that watches val_loss with patience 5."""
+"""early_stopping: an EarlyStopping callback that watches val_loss with patience {patience}."""
 
 from autograder.exercise import PATIENCE
 
@@ -22,6 +22,6 @@ def test_looks_for_a_lower_loss(early_stopping):
     assert mode in ("auto", "min"), f'A loss is better when lower: leave mode="auto" (or "min"); early_stopping has mode={mode!r}.'
 
 
-def test_waits_five_epochs(early_stopping):
+def test_waits_the_solutions_patience(early_stopping):
     patience = early_stopping["settings"].get("patience")
     assert patience == PATIENCE, f"early_stopping must wait {PATIENCE} epochs without improvement (patience={PATIENCE}); it has patience={patience!r}."
