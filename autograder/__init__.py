@@ -27,11 +27,11 @@ def check(name):
     """
     from IPython import get_ipython
 
-    from . import export
+    from . import exercise, export
 
     # nbgrader scores a test cell 0 for any stderr output; saving weights may warn there.
     with contextlib.redirect_stderr(io.StringIO()):
-        export.snapshot(get_ipython().user_ns, name)
+        export.snapshot(get_ipython().user_ns, name, exercise.exports())
     process = subprocess.run(
         [sys.executable, "-m", "autograder", "verify", os.getcwd(), "--check", name],
         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},

@@ -5,6 +5,7 @@ here with size caps, without following links, and checked against a schema befor
 check sees it. Nothing is imported, executed or unpickled.
 """
 
+import functools
 import json
 import os
 import posixpath
@@ -29,56 +30,65 @@ MAX_TAGS = 1000  # distinct tags remembered per folder; the callback writes a ha
 _SCALAR = {"type": ["null", "boolean", "number", "string"], "maxLength": 500}
 _SCALARS = {"type": "object", "maxProperties": 30, "additionalProperties": _SCALAR}
 _SERIES = {"type": "array", "maxItems": 1000, "items": _SCALAR}
-SCHEMA = {
-    "type": "object",
-    "required": ["format", "name", "variables"],
-    "properties": {
-        "format": {"const": 1},
-        "name": {"type": "string", "maxLength": 100},
-        "taken_at": {"type": "number"},
-        "kernel_started_at": {"type": ["number", "null"]},
-        "cwd": {"type": "string", "maxLength": 500},
-        "final_model_saved": {"type": "boolean"},
-        "models": {
-            "type": "array",
-            "maxItems": MAX_MODELS,
-            "items": {
+
+
+def schema(variables) -> dict:
+    """The JSON schema of a snapshot file whose `variables` are the assignment's."""
+    return {
+        "type": "object",
+        "required": ["format", "name", "variables"],
+        "properties": {
+            "format": {"const": 1},
+            "name": {"type": "string", "maxLength": 100},
+            "taken_at": {"type": "number"},
+            "kernel_started_at": {"type": ["number", "null"]},
+            "cwd": {"type": "string", "maxLength": 500},
+            "final_model_saved": {"type": "boolean"},
+            "models": {
+                "type": "array",
+                "maxItems": MAX_MODELS,
+                "items": {
+                    "type": "object",
+                    "required": ["variable", "saved"],
+                    "properties": {
+                        "variable": {"type": "string", "maxLength": 100},
+                        "saved": {"type": "boolean"},
+                        "error": {"type": "string", "maxLength": 500},
+                    },
+                },
+            },
+            "variables": {
                 "type": "object",
-                "required": ["variable", "saved"],
+                "additionalProperties": False,
                 "properties": {
-                    "variable": {"type": "string", "maxLength": 100},
-                    "saved": {"type": "boolean"},
-                    "error": {"type": "string", "maxLength": 500},
+                    name: {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"type": "string", "maxLength": 500},
+                            "settings": _SCALARS,
+                            "used_in_fit": {"type": "boolean"},
+                            "epoch": _SERIES,
+                            "history": {"type": "object", "maxProperties": 20, "additionalProperties": _SERIES},
+                            "params": _SCALARS,
+                            "optimizer_iterations": {"type": ["integer", "null"], "minimum": 0},
+                            "value": _SCALAR,
+                            "error": {"type": "string", "maxLength": 500},
+                        },
+                    }
+                    for name in variables
                 },
             },
         },
-        "variables": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                name: {
-                    "type": "object",
-                    "required": ["type"],
-                    "properties": {
-                        "type": {"type": "string", "maxLength": 500},
-                        "settings": _SCALARS,
-                        "used_in_fit": {"type": "boolean"},
-                        "epoch": _SERIES,
-                        "history": {"type": "object", "maxProperties": 20, "additionalProperties": _SERIES},
-                        "params": _SCALARS,
-                        "optimizer_iterations": {"type": ["integer", "null"], "minimum": 0},
-                        "value": _SCALAR,
-                        "error": {"type": "string", "maxLength": 500},
-                    },
-                }
-                for name in ("early_stopping", "model_checkpoint", "tensorboard_callback", "history", "best_val_loss")
-            },
-        },
-    },
-}
+    }
 
-# Built once: jsonschema.validate() checks the schema itself on every call (60 ms each, measured).
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+@functools.cache
+def _validator():
+    """Built once: jsonschema.validate() checks the schema itself on every call (60 ms each, measured)."""
+    from . import exercise
+
+    return jsonschema.Draft202012Validator(schema(tuple(exercise.variables())))
 
 
 class BadEvidence(Exception):
@@ -260,7 +270,7 @@ def load_snapshot(work: Path, name: str) -> Snapshot:
             continue
         try:
             data = read_json(work, SNAPSHOTS / candidate / "evidence.json")
-            _VALIDATOR.validate(data)
+            _validator().validate(data)
         except BadEvidence as error:
             problems.append(str(error))
             continue

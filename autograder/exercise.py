@@ -28,8 +28,10 @@ SOURCE_DIR = ROOT / "assignments" / ASSIGNMENT
 SOURCE_NOTEBOOK = SOURCE_DIR / f"{ASSIGNMENT}.ipynb"
 RELEASE_NOTEBOOK = ROOT / "release" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 GRADING_DIR = SOURCE_DIR / "grading"  # the instructor's only: nbgrader_config.py keeps it out of the release
+DECLARATION_FILE = GRADING_DIR / "assignment.json"
 REFERENCE_FILE = GRADING_DIR / "reference.json"
 CHECKS_DIR = GRADING_DIR / "checks"
+EXPORTS = ("callback", "history", "value")  # how the kernel can export a variable (autograder.export)
 
 SETUP_CELL = "setup"  # grade_id of the locked setup cell
 # How close two validation losses must be to count as the same value. On one machine the
@@ -46,6 +48,41 @@ def __getattr__(name):
     if name in SETTINGS:
         return settings()[SETTINGS[name]]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def declaration() -> dict:
+    """grading/assignment.json: the student's variables (how each is exported, what to tell a
+    student who has none), the step of the lesson each check belongs to, what every run preloads."""
+    declared = json.loads(DECLARATION_FILE.read_text())
+    for module in declared.get("preload", []):
+        if not all(part.isidentifier() for part in str(module).split(".")):
+            raise ValueError(f"{DECLARATION_FILE}: preload must list module names; it lists {module!r}")
+    for name, variable in declared["variables"].items():
+        if variable.get("export") not in EXPORTS:
+            raise ValueError(f"{DECLARATION_FILE}: variable {name!r} must be exported as one of {EXPORTS}; "
+                             f"it says {variable.get('export')!r}")
+    return declared
+
+
+def variables() -> dict:
+    """{name: declaration} of the student's variables the grader reads, in the declaration's order."""
+    return declaration()["variables"]
+
+
+def callbacks() -> tuple:
+    """The names of the student's callback variables."""
+    return tuple(name for name, variable in variables().items() if variable["export"] == "callback")
+
+
+def exports() -> dict:
+    """What the kernel needs to export the variables: {name: [kind, attributes]}, plain data (see export.snapshot)."""
+    return {name: [variable["export"], list(variable.get("attributes", ()))] for name, variable in variables().items()}
+
+
+def steps() -> dict:
+    """{check: the lesson's step number whose test cell it reads}."""
+    return declaration()["steps"]
 
 
 @functools.cache

@@ -19,19 +19,10 @@ import sys
 import time
 
 FORMAT = 1
-VARIABLES = ("early_stopping", "model_checkpoint", "tensorboard_callback", "history", "best_val_loss")
-# What is read from each callback: its settings and, after a fit, the state that fit left
-# in it (EarlyStopping's stopped_epoch and best, ModelCheckpoint's best); only plain values are kept.
-SETTINGS = {
-    "early_stopping": (
-        "monitor", "mode", "min_delta", "patience", "baseline", "restore_best_weights",
-        "start_from_epoch", "verbose", "stopped_epoch", "best", "best_epoch", "wait",
-    ),
-    "model_checkpoint": (
-        "filepath", "monitor", "mode", "save_best_only", "save_weights_only", "save_freq", "verbose", "best",
-    ),
-    "tensorboard_callback": ("log_dir", "histogram_freq", "update_freq", "write_graph"),
-}
+# Which variables are read, and how, is the assignment's (exercise.exports(), from its
+# grading/assignment.json): {name: ["callback", [attributes]] | ["history", []] | ["value", []]}.
+# Of a callback, its settings and, after a fit, the state that fit left in it (EarlyStopping's
+# stopped_epoch and best, ModelCheckpoint's best); only plain values are kept.
 MAX_STRING = 500
 MAX_EPOCHS = 1000
 MAX_MODELS = 8  # other models saved per snapshot; a notebook of this lesson keeps one or two
@@ -130,8 +121,8 @@ def _save_other_models(user_ns, trained_model, target):
     return exported
 
 
-def snapshot(user_ns, name, folder=".autograder/snapshots"):
-    """Write what the variables in `user_ns` hold now to `folder/name/`; never raises."""
+def snapshot(user_ns, name, variables, folder=".autograder/snapshots"):
+    """Write what the `variables` ({name: [how, attributes]}) in `user_ns` hold now to `folder/name/`; never raises."""
     target = os.path.join(folder, name)
     os.makedirs(target, exist_ok=True)
     history = user_ns.get("history")
@@ -145,14 +136,14 @@ def snapshot(user_ns, name, folder=".autograder/snapshots"):
         "variables": {},
         "final_model_saved": False,
     }
-    for var in VARIABLES:
+    for var, (how, attributes) in variables.items():
         if var not in user_ns:
             continue
         obj = user_ns[var]
         try:
-            if var in SETTINGS:
-                evidence["variables"][var] = _callback(obj, SETTINGS[var], trained_model)
-            elif var == "history":
+            if how == "callback":
+                evidence["variables"][var] = _callback(obj, attributes, trained_model)
+            elif how == "history":
                 evidence["variables"][var] = _history(obj)
             else:
                 evidence["variables"][var] = {"type": _type_name(obj), "value": _plain(obj)}

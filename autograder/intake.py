@@ -71,7 +71,7 @@ _SNAPSHOT_MARK = re.compile(r"\A# autograder: what the variables hold at check '
 
 def snapshot_cell(name: str):
     """A cell that exports the student's variables for check `name` (see autograder.export)."""
-    call = f"\nsnapshot(get_ipython().user_ns, {name!r})\n"
+    call = f"\nsnapshot(get_ipython().user_ns, {name!r}, {exercise.exports()!r})\n"
     return new_code_cell(
         SNAPSHOT_MARK.format(name=name)
         + f"exec({EXPORT_SOURCE + call!r}, {{'__name__': 'autograder_export', 'get_ipython': get_ipython}})"

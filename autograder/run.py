@@ -39,8 +39,10 @@ WARM_KERNEL = Path(warm_kernel.__file__).read_text()
 
 
 def warm_sandbox(slot: int = 0, limits: Limits = Limits()) -> WarmSandbox:
-    """The sandbox of one slot, in which each run_notebook forks a kernel that has Keras imported."""
-    return WarmSandbox(WARM_KERNEL, "warm_kernel", slot=slot, limits=limits)
+    """The sandbox of one slot, in which each run_notebook forks a kernel that has imported what
+    the assignment declares every run needs (its "preload": Keras, which imports TensorFlow)."""
+    preload = "".join(f"import {module}  # noqa: F401\n" for module in exercise.declaration()["preload"])
+    return WarmSandbox(WARM_KERNEL + preload, "warm_kernel", slot=slot, limits=limits)
 
 
 @dataclass(frozen=True)

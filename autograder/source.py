@@ -19,7 +19,6 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-CALLBACKS = ("early_stopping", "model_checkpoint", "tensorboard_callback")
 HISTORY = "history"
 FIT_CALLBACKS_POSITION = 5  # Model.fit(x, y, batch_size, epochs, verbose, callbacks, ...)
 MAX_LITERAL = 2000  # characters: no honest answer of this lesson holds a string this long
@@ -122,6 +121,13 @@ class _Function:
 def cells_of(notebook) -> tuple:
     """(cell_type, source) of each cell of a clean notebook: what verify.Context.sources holds."""
     return tuple((str(cell.cell_type), cell.source) for cell in notebook.cells)
+
+
+def _callbacks() -> tuple:
+    """The student's callback variables, as the assignment declares them."""
+    from . import exercise
+
+    return exercise.callbacks()
 
 
 @functools.cache
@@ -451,7 +457,7 @@ def _status(interpreter) -> dict:
     scope = interpreter.globals
     history = scope.vars.get(HISTORY, UNKNOWN)
     out = {}
-    for name in CALLBACKS:
+    for name in _callbacks():
         obj = scope.vars.get(name, UNKNOWN)
         lead = f"`{name}` was created but not passed to model.fit(..., callbacks=[...]) in step 4"
         if HISTORY not in scope.vars:
@@ -508,7 +514,7 @@ def read(cells) -> Reading:
     if "final" not in reading.fits:
         made = interpreter.globals.vars.get(HISTORY)
         reading.fits["final"] = made if isinstance(made, _Fit) else None
-    reading.defined = {name for name in CALLBACKS if name in interpreter.globals.vars}
+    reading.defined = {name for name in _callbacks() if name in interpreter.globals.vars}
     return reading
 
 

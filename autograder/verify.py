@@ -242,7 +242,7 @@ def review(context: Context) -> list[str]:
     out = [f"Cell {place.cell}, line {place.line}{f' ({place.heading})' if place.heading else ''}: the code {what}; "
            "the grader cannot read what it does, so a person should check this notebook."
            for place, what in reading.suspicious]
-    unsure = [name for name in source.CALLBACKS if reading.callback("final", name).passed is None
+    unsure = [name for name in exercise.callbacks() if reading.callback("final", name).passed is None
               and name in reading.defined]
     if unsure:
         out.append(f"The grader could not tell from the code which callbacks the fit that returned `history` received "

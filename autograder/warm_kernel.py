@@ -1,5 +1,7 @@
 """Execute one notebook with nbclient in an IPython kernel forked from a process that imported
-Keras (and TensorFlow) once: the program of the grader's warm sandboxes (sandbox.WarmSandbox).
+the assignment's preload (Keras, and TensorFlow) once: the program of the grader's warm
+sandboxes (sandbox.WarmSandbox). The grader puts the preload's imports before this source
+(run.warm_sandbox), from the assignment's declaration.
 
 Runs inside the sandbox, where the autograder package is not visible: it imports nothing of it.
 `main` does what `jupyter execute --allow-errors --output EXECUTED NOTEBOOK` does (run.EXECUTE),
@@ -22,7 +24,6 @@ from ipykernel.kernelapp import IPKernelApp  # noqa: E402
 from jupyter_client import AsyncKernelManager  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-import keras  # noqa: E402, F401  the import every run shares (it imports TensorFlow)
 
 LAUNCHER = ["-m", "ipykernel_launcher"]
 

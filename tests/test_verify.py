@@ -9,7 +9,7 @@ import json
 import pytest
 from keras.callbacks import EarlyStopping, ModelCheckpoint, TensorBoard
 
-from autograder import export
+from autograder import exercise, export
 from autograder.evidence import SNAPSHOTS
 from autograder.verify import Context, verify
 
@@ -18,7 +18,7 @@ CONFIG_CHECKS = ["early_stopping", "model_checkpoint", "tensorboard_callback"]
 
 def run_with(tmp_path, **variables):
     """A work folder whose final snapshot holds `variables`."""
-    export.snapshot(variables, "final", folder=str(tmp_path / SNAPSHOTS))
+    export.snapshot(variables, "final", exercise.exports(), folder=str(tmp_path / SNAPSHOTS))
     evidence_file = tmp_path / SNAPSHOTS / "final" / "evidence.json"
     evidence = json.loads(evidence_file.read_text())
     evidence["cwd"] = str(tmp_path)

@@ -16,13 +16,8 @@ from autograder import evidence, exercise, measure
 from autograder.intake import cell_text
 from autograder.verify import CONTEXT
 
-WHAT_TO_DEFINE = {
-    "early_stopping": "create it in step 1: early_stopping = EarlyStopping(...)",
-    "model_checkpoint": "create it in step 2: model_checkpoint = ModelCheckpoint(...)",
-    "tensorboard_callback": "create it in step 3: tensorboard_callback = TensorBoard(...)",
-    "history": f"train in step 4: history = model.fit(..., epochs={exercise.EPOCHS}, callbacks=[...])",
-    "best_val_loss": "compute it in step 5, after loading the best weights into a fresh build_model()",
-}
+# What to tell a student who has no such variable, from the assignment's declaration.
+WHAT_TO_DEFINE = {name: variable["define"].format_map(exercise.settings()) for name, variable in exercise.variables().items()}
 
 
 def check_name(module):
@@ -35,8 +30,7 @@ def context(request):
 
 
 # The step of the exercise whose test cell each check reads, in the notebook's words.
-STEP = {"early_stopping": 1, "model_checkpoint": 2, "tensorboard_callback": 3, "stopped_early": 4,
-        "best_weights_file": 4, "tensorboard_logs": 4, "reload_val_loss": 5}
+STEP = exercise.steps()
 
 
 def at_test_cell(check) -> str:
@@ -118,7 +112,7 @@ def _variable(name, snapshot, context):
     return value
 
 
-CLASSES = {"early_stopping": "EarlyStopping", "model_checkpoint": "ModelCheckpoint", "tensorboard_callback": "TensorBoard"}
+CLASSES = {name: variable["class"] for name, variable in exercise.variables().items() if "class" in variable}
 
 
 def _assigned_after(context, name, cell):
