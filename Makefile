@@ -44,13 +44,17 @@ test: setup test-system check-lock
 test-fast: setup test-system
 	$(BIN)/python -m pytest -m "not slow"
 
-# Regenerate the student version from assignments/ (commit the result).
-release: setup
-	$(BIN)/nbgrader generate_assignment callbacks --force --log-level=WARN
+# Every assignment of the course: a folder of assignments/ with its notebook and grading/assignment.json.
+ASSIGNMENTS = $(patsubst assignments/%/grading/assignment.json,%,$(wildcard assignments/*/grading/assignment.json))
 
-# Re-run the reference training and solution after changing the setup or the solution.
+# Regenerate the student versions from assignments/ (commit the result).
+release: setup
+	@for a in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$a --force --log-level=WARN || exit 1; done
+
+# Re-run each assignment's solution and canonical training after changing its setup or solution
+# (make reference ASSIGNMENT=name for one).
 reference: setup
-	$(BIN)/python -m autograder reference
+	$(BIN)/python -m autograder reference $(ASSIGNMENT)
 
 # nbgrader with in-kernel asserts vs this grader on one generated class (~10-15 min on 2 cores);
 # options go in BENCHMARK_ARGS, e.g. make benchmark BENCHMARK_ARGS="--students 12 --old --json bench.json".

@@ -1,4 +1,4 @@
-"""Grader of the Keras callbacks exercise: hidden checks that trust no result computed next to student code.
+"""Grader of Keras exercises for nbgrader: hidden checks that trust no result computed next to student code.
 
 `check(name)` is what the notebook's hidden test cells call under `nbgrader autograde`.
 Everything else runs on the grader's side: `python -m autograder --help`.
@@ -27,13 +27,16 @@ def check(name):
     """
     from IPython import get_ipython
 
-    from . import exercise, export
+    from . import assignment, export
 
+    # nbgrader runs a notebook in a folder named after its assignment (autograded/<student>/<name>/,
+    # or the instructor's assignments/<name>/).
+    exercise = assignment.get(os.path.basename(os.getcwd()))
     # nbgrader scores a test cell 0 for any stderr output; saving weights may warn there.
     with contextlib.redirect_stderr(io.StringIO()):
-        export.snapshot(get_ipython().user_ns, name, exercise.exports())
+        export.snapshot(get_ipython().user_ns, name, exercise.exports)
     process = subprocess.run(
-        [sys.executable, "-m", "autograder", "verify", os.getcwd(), "--check", name],
+        [sys.executable, "-m", "autograder", "verify", os.getcwd(), "--assignment", exercise.name, "--check", name],
         capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     if process.returncode != 0:

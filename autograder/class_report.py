@@ -22,7 +22,7 @@ import statistics
 import urllib.parse
 from pathlib import Path
 
-from . import exercise
+from .assignment import Assignment
 from .feedback import MAX_NAME, as_dict, clip, html_templates, messages, page_names, readable
 
 # Statuses of a run that did not end in a normal grading.
@@ -96,10 +96,10 @@ def score_distribution(results) -> list[dict]:
     ]
 
 
-def check_pass_rates(results) -> list[dict]:
-    """Each check, in the exercise's order: points, and how many submissions passed it."""
-    names = list(exercise.checks())
-    for data in map(as_dict, results):  # checks a results file has beyond the exercise's own
+def check_pass_rates(results, assignment: Assignment) -> list[dict]:
+    """Each check, in the assignment's order: points, and how many submissions passed it."""
+    names = list(assignment.checks)
+    for data in map(as_dict, results):  # checks a results file has beyond the assignment's own
         names += [n for t in data.get("tests") or [] if isinstance(t, dict) and (n := str(t.get("name"))) not in names]
     total = len(results)
     rows = []
@@ -107,7 +107,7 @@ def check_pass_rates(results) -> list[dict]:
         passed = sum(any(isinstance(t, dict) and t.get("name") == name and t.get("status") == "passed"
                          for t in as_dict(r).get("tests") or []) for r in results)
         percent = round(100 * passed / total) if total else 0
-        rows.append({"name": clip(name, 80), "points": f"{exercise.checks().get(name, 0):g}",
+        rows.append({"name": clip(name, 80), "points": f"{assignment.checks.get(name, 0):g}",
                      "passed": passed, "total": total, "percent": percent})
     return rows
 
@@ -177,8 +177,8 @@ def _row(data, href, page_problem=None) -> dict:
     }
 
 
-def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
-                assignment: str = exercise.ASSIGNMENT, page_problems: dict | None = None) -> dict:
+def report_view(results, assignment: Assignment, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
+                page_problems: dict | None = None) -> dict:
     """Everything the class report shows, cleaned: what the template renders.
 
     `page_problems` ({submission: why}, from `feedback.write_feedback`) names the feedback
@@ -198,9 +198,9 @@ def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_second
                          "reasons": [f"its result could not be shown ({type(error).__name__}: {clip(error, 200)})"]})
     scores = [_number(data.get("score")) for data in results]
     max_score = max([_number(data.get("max_score")) for data in results], default=0.0)
-    hand = exercise.hand_graded()
+    hand = assignment.hand_graded
     return {
-        "assignment": clip(assignment, 80),
+        "assignment": clip(assignment.name, 80),
         "count": len(results),
         "mean": f"{statistics.mean(scores):.1f}" if scores else "–",
         "median": f"{statistics.median(scores):g}" if scores else "–",
@@ -210,7 +210,7 @@ def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_second
         "hand_graded": [{"name": name, "max_score": f"{points:g}"} for name, points in hand.items()],
         "total_with_hand": f"{max_score + sum(hand.values()):g}",
         "distribution": score_distribution(results),
-        "checks": check_pass_rates(results),
+        "checks": check_pass_rates(results, assignment),
         "failures": common_failures(results),
         "timing": timing(results, grading_seconds),
         "rows": rows,
@@ -220,21 +220,20 @@ def report_view(results, *, report_dir: Path, feedback_dir: Path, grading_second
     }
 
 
-def render_class_report(results, *, report_dir: Path, feedback_dir: Path, grading_seconds: float,
-                        assignment: str = exercise.ASSIGNMENT, page_problems: dict | None = None) -> str:
+def render_class_report(results, assignment: Assignment, *, report_dir: Path, feedback_dir: Path,
+                        grading_seconds: float, page_problems: dict | None = None) -> str:
     """The class report as self-contained HTML (no script, no network)."""
-    view = report_view(results, report_dir=report_dir, feedback_dir=feedback_dir,
-                       grading_seconds=grading_seconds, assignment=assignment, page_problems=page_problems)
+    view = report_view(results, assignment, report_dir=report_dir, feedback_dir=feedback_dir,
+                       grading_seconds=grading_seconds, page_problems=page_problems)
     return html_templates().get_template("class_report.html.j2").render(view)
 
 
-def write_class_report(results, path: Path, *, feedback_dir: Path, grading_seconds: float,
-                       assignment: str = exercise.ASSIGNMENT, page_problems: dict | None = None) -> Path:
+def write_class_report(results, path: Path, assignment: Assignment, *, feedback_dir: Path, grading_seconds: float,
+                       page_problems: dict | None = None) -> Path:
     """Write the class report to `path`, linking each submission to its page in `feedback_dir`."""
     from .grade import write_atomically
 
     path = Path(path)
-    write_atomically(path, render_class_report(results, report_dir=path.parent, feedback_dir=feedback_dir,
-                                               grading_seconds=grading_seconds, assignment=assignment,
-                                               page_problems=page_problems))
+    write_atomically(path, render_class_report(results, assignment, report_dir=path.parent, feedback_dir=feedback_dir,
+                                               grading_seconds=grading_seconds, page_problems=page_problems))
     return path

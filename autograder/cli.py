@@ -7,26 +7,28 @@ import sys
 import time
 from pathlib import Path
 
-from . import exercise
+from . import assignment
 
 
 def _grade(args):
     from tqdm import tqdm
 
-    from .grade import find_submissions, grade, grade_sheet, results_json, table, write_atomically
+    from .grade import find_submissions, grade
     from .sandbox import Limits, SandboxUnavailable
     from .untrusted_text import terminal
 
     ignored = []
-    submissions = find_submissions(args.paths, ignored)
+    submissions = find_submissions(args.paths, ignored, assignments=list(assignment.find()))
     for skipped in ignored:
         print(f"WARNING: not graded: {terminal(skipped.path)}: {terminal(skipped.reason)}", file=sys.stderr)
     if not submissions:
         sys.exit(f"No notebooks found in {' '.join(args.paths)}.")
+    batches = _by_assignment(submissions, args.assignment)
     if args.no_sandbox:
         print("WARNING: --no-sandbox: submissions run with your privileges, network and files. "
               "Use it only for notebooks you trust (your own).", file=sys.stderr)
     counts = {"failed": 0, "timed out": 0}
+    failed = None
     with tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar:
         def progress(result):
             counts["failed"] += result.status != "graded"
@@ -34,54 +36,92 @@ def _grade(args):
             bar.set_postfix(counts, refresh=False)
             bar.update()
 
-        started = time.monotonic()
-        try:
-            results = grade(submissions, jobs=args.jobs, sandbox=not args.no_sandbox,
-                            limits=Limits(wall_seconds=args.timeout), progress=progress)
-        except SandboxUnavailable as error:
-            sys.exit(f"{error}\nInstall it with `make setup`, or pass --no-sandbox for notebooks you trust.")
-    grading_seconds = time.monotonic() - started
-    write_atomically(Path(args.json), results_json(results))
-    if args.csv:
-        write_atomically(Path(args.csv), grade_sheet(results))
+        graded = []
+        for exercise, batch in batches.items():
+            started = time.monotonic()
+            try:
+                results = grade(batch, exercise, jobs=args.jobs, sandbox=not args.no_sandbox,
+                                limits=Limits(wall_seconds=args.timeout), progress=progress)
+            except SandboxUnavailable as error:
+                sys.exit(f"{error}\nInstall it with `make setup`, or pass --no-sandbox for notebooks you trust.")
+            graded.append((exercise, results, time.monotonic() - started))
+    for exercise, results, seconds in graded:
+        failed = _report(exercise, results, seconds, args, Path(args.json).parent / exercise.name if len(graded) > 1 else None) or failed
+    if failed:
+        sys.exit(failed)
+
+
+def _by_assignment(submissions, named: str | None) -> dict:
+    """{Assignment: its submissions}: each as nbgrader's layout says, else `--assignment`, else the course's only one."""
+    known = assignment.find()
+    if named is not None and named not in known:
+        sys.exit(f"--assignment must name one of the course's assignments ({', '.join(known) or 'none'}); got {named!r}.")
+    batches = {}
+    for submission in submissions:
+        name = submission.assignment or named or (next(iter(known)) if len(known) == 1 else None)
+        if name is None:
+            sys.exit(f"{submission.path} is not in nbgrader's submitted/<student>/<assignment>/ layout: say which "
+                     f"assignment it is with --assignment ({', '.join(known)}).")
+        if named is not None and name != named:
+            print(f"WARNING: not graded: {submission.path}: it is a submission of {name!r}, not of --assignment {named!r}",
+                  file=sys.stderr)
+            continue
+        batches.setdefault(assignment.get(name), []).append(submission)
+    return batches
+
+
+def _report(exercise, results, grading_seconds, args, folder: Path | None) -> str | None:
+    """Write and print one assignment's results: `folder` holds them when the batch had several assignments."""
+    from .grade import grade_sheet, results_json, table, write_atomically
+    from .untrusted_text import terminal
+
+    def place(path):
+        return Path(path) if folder is None else folder / Path(path).name
+
+    json_path, csv_path = place(args.json), args.csv and place(args.csv)
+    write_atomically(json_path, results_json(results))
+    if csv_path:
+        write_atomically(csv_path, grade_sheet(results))
+    unstored = []
     if args.gradebook:
         from .gradebook import record
 
         try:
-            unstored = record(results, args.gradebook)
+            unstored = record(results, args.gradebook, exercise)
         except LookupError as error:
             sys.exit(str(error))
     try:
-        feedback, report = _write_feedback(results, args, grading_seconds)
+        feedback, report = _write_feedback(exercise, results, args, json_path.parent, grading_seconds)
         failed = None
     except Exception as error:  # the grader's own failure: still show the grades, then exit 1
         failed = f"Writing the feedback pages or the class report failed: {type(error).__name__}: {error}"
+    if folder is not None:
+        print(f"\n{exercise.name}:")
     print(table(results))
     if args.gradebook and unstored:
         print(f"Not in the gradebook (no nbgrader student id): {', '.join(terminal(r.submission) for r in unstored)}")
-    print(f"\nResults: {args.json}" + (f", grade sheet: {args.csv}" if args.csv else "")
+    print(f"\nResults: {json_path}" + (f", grade sheet: {csv_path}" if csv_path else "")
           + (f", gradebook: {args.gradebook}" if args.gradebook else ""))
-    if failed:
-        sys.exit(failed)
-    print(f"Feedback: {feedback}/<submission>.html (and .md); class report: {report}")
+    if not failed:
+        print(f"Feedback: {feedback}/<submission>.html (and .md); class report: {report}")
+    return failed
 
 
-def _write_feedback(results, args, grading_seconds):
-    """Feedback pages and the class report beside the results; nbgrader's feedback/ for a submitted/ folder."""
+def _write_feedback(exercise, results, args, out: Path, grading_seconds):
+    """Feedback pages and the class report in `out`; nbgrader's feedback/ for a submitted/ folder."""
     from .class_report import write_class_report
     from .feedback import write_feedback, write_nbgrader_feedback
     from .untrusted_text import terminal
 
-    out = Path(args.json).parent
     problems = {}  # submission -> why its page is a placeholder: the class report lists them
-    write_feedback(results, out / "feedback", problems=problems)
+    write_feedback(results, out / "feedback", exercise, problems=problems)
     for path in map(Path, args.paths):
         if path.is_dir() and path.resolve().name == "submitted":  # nbgrader's layout: the course is its parent
-            written = write_nbgrader_feedback(results, path.resolve().parent)
+            written = write_nbgrader_feedback(results, path.resolve().parent, exercise)
             print(f"nbgrader feedback: {len(written.written)} page(s) in {path.resolve().parent / 'feedback'}"
                   + (f"; none for {len(written.skipped)} without nbgrader's submission files" if written.skipped else "")
                   + (f"; {len(written.unrendered)} placeholder page(s) that could not be rendered" if written.unrendered else ""))
-    report = write_class_report(results, out / "class-report.html", feedback_dir=out / "feedback",
+    report = write_class_report(results, out / "class-report.html", exercise, feedback_dir=out / "feedback",
                                 grading_seconds=grading_seconds, page_problems=problems)
     for name, why in problems.items():
         print(f"Feedback of {terminal(name)}: {terminal(why)}", file=sys.stderr)
@@ -91,14 +131,22 @@ def _write_feedback(results, args, grading_seconds):
 def _verify(args):
     from .verify import Context, verify
 
-    results = verify(Context(Path(args.work).resolve(), args.started_at), only=args.check or None)
+    exercise = assignment.get(args.assignment)
+    unknown = sorted(set(args.check or ()) - set(exercise.checks))
+    if unknown:
+        sys.exit(f"--check must name checks of {exercise.name} ({', '.join(exercise.checks)}); got {', '.join(unknown)}.")
+    results = verify(Context(exercise, Path(args.work).resolve(), args.started_at), only=args.check or None)
     json.dump([result.to_dict() for result in results], sys.stdout)
 
 
 def _reference(args):
     from .reference import record
 
-    record(Path(args.output))
+    names = [args.assignment] if args.assignment else list(assignment.find())
+    for name in names:
+        exercise = assignment.get(name)
+        record(exercise, Path(args.output) if args.output else None)
+        print(f"{exercise.name}: recorded {args.output or exercise.reference_file}")
 
 
 def main(argv=None):
@@ -107,9 +155,12 @@ def main(argv=None):
 
     grade = commands.add_parser("grade", help="grade submissions: notebooks, or folders such as nbgrader's submitted/")
     grade.add_argument("paths", nargs="+", metavar="PATH")
-    grade.add_argument("--json", required=True, metavar="OUT", help="write the results here (a JSON list)")
+    grade.add_argument("--json", required=True, metavar="OUT", help="write the results here (a JSON list); with "
+                       "several assignments in the batch, each one's results go in a folder named after it beside OUT")
+    grade.add_argument("--assignment", metavar="NAME", help="grade only this assignment; needed for notebooks outside "
+                       "nbgrader's submitted/<student>/<assignment>/ layout when the course has several")
     grade.add_argument("--csv", metavar="OUT", help="also write a grade sheet here")
-    grade.add_argument("--gradebook", nargs="?", const=exercise.default_gradebook(), metavar="DB_URL",
+    grade.add_argument("--gradebook", nargs="?", const=assignment.default_gradebook(), metavar="DB_URL",
                        help="also store the scores in nbgrader's gradebook (default: the course's gradebook.db); "
                             "submissions are named by student, as in nbgrader's submitted/ folder")
     grade.add_argument("--jobs", type=int, default=os.cpu_count(), help="notebooks run at once (default: the number of cores)")
@@ -120,12 +171,14 @@ def main(argv=None):
 
     verify = commands.add_parser("verify", help="run the hidden checks on a folder a notebook ran in; print JSON")
     verify.add_argument("work", metavar="FOLDER")
-    verify.add_argument("--check", action="append", choices=list(exercise.checks()), help="only this check (repeatable)")
+    verify.add_argument("--assignment", required=True, metavar="NAME", help="the assignment whose notebook ran there")
+    verify.add_argument("--check", action="append", metavar="NAME", help="only this check (repeatable)")
     verify.add_argument("--started-at", type=float, help="when the run started (seconds since the epoch)")
     verify.set_defaults(run=_verify)
 
-    reference = commands.add_parser("reference", help="re-run the reference training and solution; record reference.json")
-    reference.add_argument("--output", default=str(exercise.REFERENCE_FILE), metavar="FILE")
+    reference = commands.add_parser("reference", help="re-run the solution and the canonical training; record reference.json")
+    reference.add_argument("assignment", nargs="?", metavar="NAME", help="only this assignment (default: every one)")
+    reference.add_argument("--output", metavar="FILE", help="write here instead of the assignment's grading/reference.json")
     reference.set_defaults(run=_reference)
 
     args = parser.parse_args(argv)

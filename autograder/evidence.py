@@ -84,11 +84,9 @@ def schema(variables) -> dict:
 
 
 @functools.cache
-def _validator():
-    """Built once: jsonschema.validate() checks the schema itself on every call (60 ms each, measured)."""
-    from . import exercise
-
-    return jsonschema.Draft202012Validator(schema(tuple(exercise.variables())))
+def _validator(variables: tuple):
+    """Built once per assignment: jsonschema.validate() checks the schema itself on every call (60 ms each, measured)."""
+    return jsonschema.Draft202012Validator(schema(variables))
 
 
 class BadEvidence(Exception):
@@ -261,8 +259,9 @@ def read_events(root: Path, log_dir) -> EventLog:
     return log
 
 
-def load_snapshot(work: Path, name: str) -> Snapshot:
-    """The snapshot taken at check `name`'s test cell, or else after the last cell."""
+def load_snapshot(work: Path, name: str, variables) -> Snapshot:
+    """The snapshot taken at check `name`'s test cell, or else after the last cell; `variables`:
+    the names of the assignment's variables (any other is refused)."""
     problems = []
     for candidate in (name, FINAL):
         folder = work / SNAPSHOTS / candidate
@@ -270,7 +269,7 @@ def load_snapshot(work: Path, name: str) -> Snapshot:
             continue
         try:
             data = read_json(work, SNAPSHOTS / candidate / "evidence.json")
-            _validator().validate(data)
+            _validator(tuple(variables)).validate(data)
         except BadEvidence as error:
             problems.append(str(error))
             continue

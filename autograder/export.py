@@ -19,7 +19,7 @@ import sys
 import time
 
 FORMAT = 1
-# Which variables are read, and how, is the assignment's (exercise.exports(), from its
+# Which variables are read, and how, is the assignment's (exercise.exports, from its
 # grading/assignment.json): {name: ["callback", [attributes]] | ["history", []] | ["value", []]}.
 # Of a callback, its settings and, after a fit, the state that fit left in it (EarlyStopping's
 # stopped_epoch and best, ModelCheckpoint's best); only plain values are kept.

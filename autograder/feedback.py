@@ -38,7 +38,7 @@ from pathlib import Path
 import jinja2
 import markupsafe
 
-from . import exercise
+from .assignment import Assignment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -167,6 +167,7 @@ class TrainingRun:
     patience: int
     checkpoint_val_loss: float | None
     notes: tuple = ()  # what was left out of the history, in words
+    checkpoint: str | None = None  # the best-weights file the assignment's solution saves
 
     @property
     def epochs(self) -> int:
@@ -210,8 +211,9 @@ def _series(values, name, notes):
     return numbers
 
 
-def read_training(training) -> TrainingRun:
-    """Validate a result's `training` (the student's history is untrusted) into a TrainingRun."""
+def read_training(training, assignment: Assignment) -> TrainingRun:
+    """Validate a result's `training` (the student's history is untrusted) into a TrainingRun of `assignment`."""
+    settings = assignment.settings
     training = training if isinstance(training, dict) else {}
     notes = []
     loss = _series(training.get("loss"), "loss", notes)
@@ -219,10 +221,11 @@ def read_training(training) -> TrainingRun:
     return TrainingRun(
         loss=loss,
         val_loss=val_loss,
-        epochs_limit=_bounded_int(training.get("epochs_limit"), 1, 100_000, exercise.EPOCHS),
-        patience=_bounded_int(training.get("patience"), 0, 100_000, exercise.PATIENCE),
+        epochs_limit=_bounded_int(training.get("epochs_limit"), 1, 100_000, settings.get("epochs", 100_000)),
+        patience=_bounded_int(training.get("patience"), 0, 100_000, settings.get("patience", 0)),
         checkpoint_val_loss=_finite(training.get("checkpoint_val_loss")),
         notes=tuple(notes),
+        checkpoint=settings.get("checkpoint"),
     )
 
 
@@ -245,10 +248,10 @@ def describe(run: TrainingRun) -> list[str]:
     elif run.epochs >= run.epochs_limit:
         facts.append(f"Training never stopped early: it ran {run.epochs} epochs, up to the {run.epochs_limit}-epoch limit.")
     if run.checkpoint_val_loss is not None:
-        facts.append(f"The saved checkpoint ({exercise.CHECKPOINT}), measured by the grader, "
+        facts.append(f"The saved checkpoint ({run.checkpoint}), measured by the grader, "
                      f"gives validation loss {run.checkpoint_val_loss:.4f}.")
-    else:
-        facts.append(f"No checkpoint file: the grader found no usable {exercise.CHECKPOINT} to measure.")
+    elif run.checkpoint:
+        facts.append(f"No checkpoint file: the grader found no usable {run.checkpoint} to measure.")
     return facts + list(run.notes)
 
 
@@ -328,14 +331,14 @@ def plot_data_uri(run: TrainingRun) -> str | None:
 
 
 @functools.cache
-def expectation(check: str) -> str | None:
-    """What check `check` wants, in the lesson's words: its module docstring's first line.
+def expectation(assignment: Assignment, check: str) -> str | None:
+    """What check `check` of `assignment` wants, in the lesson's words: its module docstring's first line.
 
     The same sentence a passed check shows; nothing else of the hidden module is read out.
     """
-    if check not in exercise.checks():  # a name from the results file, never a path
+    if check not in assignment.checks:  # a name from the results file, never a path
         return None
-    return exercise.check_doc(check).removeprefix(f"{check}:").strip() or None
+    return assignment.check_doc(check).removeprefix(f"{check}:").strip() or None
 
 
 def messages(output) -> list[str]:
@@ -352,7 +355,7 @@ def messages(output) -> list[str]:
     return shown
 
 
-def check_view(test: dict, run_message: str | None) -> dict:
+def check_view(test: dict, run_message: str | None, assignment: Assignment) -> dict:
     """One check as the page shows it."""
     test = test if isinstance(test, dict) else {}
     name = clip(test.get("name"), 80)
@@ -366,7 +369,7 @@ def check_view(test: dict, run_message: str | None) -> dict:
         "passed": passed,
         "score": _points(test.get("score")),
         "max_score": _points(test.get("max_score")),
-        "expected": expectation(name) or (clip(test.get("output")) if passed else None),
+        "expected": expectation(assignment, name) or (clip(test.get("output")) if passed else None),
         "messages": [] if same_as_run else found,
         "not_checked": same_as_run,
     }
@@ -375,17 +378,17 @@ def check_view(test: dict, run_message: str | None) -> dict:
 # ---------------------------------------------------------------- pages
 
 
-def feedback_view(result, *, assignment: str = exercise.ASSIGNMENT, plot: bool = True) -> dict:
+def feedback_view(result, assignment: Assignment, *, plot: bool = True) -> dict:
     """Everything a feedback page shows, cleaned: what both templates render (the plot: HTML only)."""
     data = as_dict(result)
     message = clip(data.get("message")) or None
-    checks = [check_view(test, data.get("message")) for test in data.get("tests") or []]
-    run = read_training(data.get("training"))
+    checks = [check_view(test, data.get("message"), assignment) for test in data.get("tests") or []]
+    run = read_training(data.get("training"), assignment)
     status = data.get("status")
-    hand = exercise.hand_graded()
+    hand = assignment.hand_graded
     automatic = _finite(data.get("max_score"))
     return {
-        "assignment": clip(assignment, 80),
+        "assignment": clip(assignment.name, 80),
         "name": clip(data["submission"], MAX_NAME),
         "score": _points(data.get("score")),
         # Out of nbgrader's total: the written answers count too, graded by hand later.
@@ -446,14 +449,14 @@ def markdown_templates() -> jinja2.Environment:
                               finalize=markdown_text)
 
 
-def render_html(result, *, assignment: str = exercise.ASSIGNMENT) -> str:
+def render_html(result, assignment: Assignment) -> str:
     """A student's feedback page: self-contained HTML (inline style and plot, no script, no network)."""
-    return html_templates().get_template("feedback.html.j2").render(feedback_view(result, assignment=assignment))
+    return html_templates().get_template("feedback.html.j2").render(feedback_view(result, assignment))
 
 
-def render_markdown(result, *, assignment: str = exercise.ASSIGNMENT) -> str:
+def render_markdown(result, assignment: Assignment) -> str:
     """The same feedback as Markdown, for platforms that take text (the plot's marks as sentences)."""
-    return markdown_templates().get_template("feedback.md.j2").render(feedback_view(result, assignment=assignment, plot=False))
+    return markdown_templates().get_template("feedback.md.j2").render(feedback_view(result, assignment, plot=False))
 
 
 # ---------------------------------------------------------------- writers
@@ -489,8 +492,7 @@ def _page_problem(error: BaseException) -> str:
     return f"its feedback page could not be rendered ({type(error).__name__}: {clip(error, 200)}); a placeholder page was written"
 
 
-def write_feedback(results, out_dir: Path, *, assignment: str = exercise.ASSIGNMENT,
-                   problems: dict | None = None) -> dict[str, Path]:
+def write_feedback(results, out_dir: Path, assignment: Assignment, *, problems: dict | None = None) -> dict[str, Path]:
     """Write `<name>.html` and `<name>.md` in `out_dir` for each result; {submission: html path}.
 
     A page that cannot be rendered is replaced by one saying so, and the reason is added to
@@ -503,7 +505,7 @@ def write_feedback(results, out_dir: Path, *, assignment: str = exercise.ASSIGNM
     for data in results:
         stem = names[data["submission"]]
         try:
-            html, markdown = render_html(data, assignment=assignment), render_markdown(data, assignment=assignment)
+            html, markdown = render_html(data, assignment), render_markdown(data, assignment)
         except Exception as error:  # one poisoned result must not cost the others their pages
             html, markdown = unrendered_html(data["submission"], error), unrendered_markdown(data["submission"], error)
             if problems is not None:
@@ -547,7 +549,7 @@ def _missing_exchange_file(submitted: Path, course_root: Path) -> str | None:
     return None
 
 
-def write_nbgrader_feedback(results, course_root: Path, assignment: str = exercise.ASSIGNMENT, *,
+def write_nbgrader_feedback(results, course_root: Path, assignment: Assignment, *,
                             notebook: str | None = None, releasable_only: bool = True) -> NbgraderFeedback:
     """Put each nbgrader student's page in `course_root/feedback/<student>/<assignment>/<notebook>.html`.
 
@@ -564,7 +566,7 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
     is then listed in `unreleasable`.
     """
     course_root = Path(course_root).resolve()
-    notebook = notebook or exercise.RELEASE_NOTEBOOK.stem
+    notebook = notebook or assignment.release_notebook.stem
     feedback_root = course_root / "feedback"
     written, skipped, unreleasable, unrendered = {}, {}, {}, {}
     for result in results:
@@ -573,7 +575,7 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
         if not isinstance(student, str) or not student:
             skipped[str(data.get("submission"))] = "it names no nbgrader student (not in submitted/<student>/<assignment>/)"
             continue
-        submitted = course_root / "submitted" / student / assignment
+        submitted = course_root / "submitted" / student / assignment.name
         if problem := _not_an_nbgrader_submission(student, submitted, course_root):
             skipped[student] = problem
             continue
@@ -582,12 +584,12 @@ def write_nbgrader_feedback(results, course_root: Path, assignment: str = exerci
                 skipped[student] = missing
                 continue
             unreleasable[student] = missing
-        folder = feedback_root / student / assignment
+        folder = feedback_root / student / assignment.name
         for part in (feedback_root, feedback_root / student, folder):
             if part.is_symlink():
                 raise RuntimeError(f"{part} is a symbolic link; refusing to write feedback through it.")
         try:
-            html = render_html(data, assignment=assignment)
+            html = render_html(data, assignment)
         except Exception as error:  # one poisoned result must not cost the others their pages
             html = unrendered_html(student, error)
             unrendered[student] = _page_problem(error)

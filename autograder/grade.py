@@ -17,6 +17,7 @@ overlaps the next run instead of adding to it.
 
 import concurrent.futures
 import csv
+import functools
 import io
 import json
 import math
@@ -28,7 +29,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import exercise, intake, measure
+from . import intake, measure
+from .assignment import Assignment
 from .submissions import Submission, find_submissions  # noqa: F401 (find_submissions: part of this module's API)
 from .untrusted_text import spreadsheet, terminal
 from .run import NOTEBOOK, run_notebook, warm_sandbox
@@ -41,6 +43,7 @@ class Result:
     """One submission's grade, in the shape of Gradescope's results plus what happened."""
 
     submission: str
+    assignment: str  # the assignment's name: results, sheets, gradebook and reports are per assignment
     score: float
     max_score: float
     tests: list
@@ -54,7 +57,7 @@ class Result:
 
     def to_dict(self):
         return {
-            "submission": self.submission, "score": self.score, "max_score": self.max_score,
+            "submission": self.submission, "assignment": self.assignment, "score": self.score, "max_score": self.max_score,
             "status": self.status, "message": self.message, "seconds": round(self.seconds, 2),
             "tests": [test.to_dict() for test in self.tests],
             "training": self.training, "review": self.review, "student": self.student,
@@ -62,9 +65,9 @@ class Result:
         }
 
 
-def failed_checks(message: str) -> list[CheckResult]:
-    """Every check at 0 points with the same explanation."""
-    return [CheckResult(name, 0.0, points, "failed", f"- {message}") for name, points in exercise.checks().items()]
+def failed_checks(assignment: Assignment, message: str) -> list[CheckResult]:
+    """Every check of `assignment` at 0 points with the same explanation."""
+    return [CheckResult(name, 0.0, points, "failed", f"- {message}") for name, points in assignment.checks.items()]
 
 
 def _quiet_worker():
@@ -83,7 +86,7 @@ def _quiet_worker():
 
 
 def _nothing_back(function):
-    """Call `function` in the worker; return None (what exercise.setup returns, TensorFlow's objects, cannot be pickled)."""
+    """Call `function` in the worker; return None (what an assignment's setup holds, TensorFlow's objects, cannot be pickled)."""
     function()
 
 
@@ -97,17 +100,19 @@ class VerificationStopped(Exception):
 
 
 class Grader:
-    """Grades submissions from any number of threads, with at most `jobs` notebooks running at once.
+    """Grades submissions of one assignment from any number of threads, with at most `jobs`
+    notebooks running at once.
 
     `check` and `warm_up` are what the verifier worker runs (per submission, and once when it
-    starts; default check_run and measure.warm_up, looked up when the grader is made); they are
-    parameters so that tests can give a worker a check that hangs.
+    starts; default check_run and measure.warm_up of the assignment, looked up when the grader
+    is made); they are parameters so that tests can give a worker a check that hangs.
     """
 
-    def __init__(self, scratch: Path, *, jobs: int = 1, sandbox: bool = True, limits: Limits = Limits(),
-                 check=None, warm_up=None, verifier_seconds: float | None = None):
-        self.scratch, self.sandbox, self.limits = scratch, sandbox, limits
-        self._check, self._warm_up = check or check_run, warm_up or measure.warm_up
+    def __init__(self, scratch: Path, assignment: Assignment, *, jobs: int = 1, sandbox: bool = True,
+                 limits: Limits = Limits(), check=None, warm_up=None, verifier_seconds: float | None = None):
+        self.scratch, self.assignment, self.sandbox, self.limits = scratch, assignment, sandbox, limits
+        self._check = check or check_run
+        self._warm_up = warm_up or functools.partial(measure.warm_up, assignment)
         self.verifier_seconds = verifier_seconds or VERIFIER_SECONDS
         self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
         for slot in range(jobs):
@@ -169,24 +174,27 @@ class Grader:
         """Run the notebook in `work` as soon as a sandbox slot is free; the slot is freed right after."""
         slot = self._slots.get()
         try:
+            keep = self.assignment.keep
             if not self.sandbox:
-                return run_notebook(work, slot=slot, limits=self.limits, sandbox=False)
+                return run_notebook(work, keep=keep, slot=slot, limits=self.limits, sandbox=False)
             if slot not in self._boxes:
-                self._boxes[slot] = warm_sandbox(slot, self.limits)
-            return run_notebook(work, box=self._boxes[slot])
+                self._boxes[slot] = warm_sandbox(slot, self.limits, self.assignment.preload)
+            return run_notebook(work, keep=keep, box=self._boxes[slot])
         finally:
             self._slots.put(slot)
 
     def grade(self, submission: Submission, index: int) -> Result:
-        max_score = sum(exercise.checks().values())
+        assignment = self.assignment
+        max_score = assignment.max_score
         try:
-            notebook = intake.clean(intake.read_notebook(submission.path))
+            notebook = intake.clean(intake.read_notebook(submission.path), assignment)
         except intake.Refused as refused:
-            return Result(submission.name, 0.0, max_score, failed_checks(str(refused)), "refused", str(refused))
+            return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(refused)),
+                          "refused", str(refused))
         work = self.scratch / f"{index:04d}" / "work"
         try:
             # The run sees the release's files (the data) and the clean notebook, nothing else.
-            shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
+            shutil.copytree(assignment.release_dir, work, ignore=shutil.ignore_patterns("*.ipynb"))
             (work / NOTEBOOK).write_text(json.dumps(notebook))
             run = self._run(work)
             # The checks read the cells as the grader cleaned them, never the file the run could rewrite;
@@ -194,20 +202,23 @@ class Grader:
             sources = tuple((cell.cell_type, cell.source) for cell in notebook.cells)
             limit = self.limits.wall_seconds if run.timed_out else None
             try:
-                tests, training, review = self._verify(Context(work, run.started_at, run.problem, run.not_kept, sources, limit))
+                tests, training, review = self._verify(
+                    Context(assignment, work, run.started_at, run.problem, run.not_kept, sources, limit))
             except VerificationStopped as stopped:
-                return Result(submission.name, 0.0, max_score, failed_checks(str(stopped)), "verification stopped",
-                              str(stopped), run.seconds)
+                return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(stopped)),
+                              "verification stopped", str(stopped), run.seconds)
         finally:
             # What the run left is read by now: the host keeps at most one work folder per thread.
             shutil.rmtree(work.parent, ignore_errors=True)
         status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
         score = sum(test.score for test in tests)
-        return Result(submission.name, score, max_score, tests, status, run.problem, run.seconds, training, review)
+        return Result(submission.name, assignment.name, score, max_score, tests, status, run.problem, run.seconds,
+                      training, review)
 
 
-def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits: Limits = Limits(), progress=None) -> list[Result]:
-    """Grade `submissions` with `jobs` sandboxes at once; results in the same order.
+def grade(submissions, assignment: Assignment, *, jobs: int | None = None, sandbox: bool = True,
+          limits: Limits = Limits(), progress=None) -> list[Result]:
+    """Grade `submissions` of `assignment` with `jobs` sandboxes at once; results in the same order.
 
     Raises SandboxUnavailable when `sandbox` is asked for and none can be made here.
     """
@@ -217,14 +228,14 @@ def grade(submissions, *, jobs: int | None = None, sandbox: bool = True, limits:
         raise SandboxUnavailable(f"Cannot grade untrusted notebooks without a sandbox: {reason}.")
     jobs = jobs or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
-        grader = Grader(Path(scratch), jobs=jobs, sandbox=sandbox, limits=limits)
+        grader = Grader(Path(scratch), assignment, jobs=jobs, sandbox=sandbox, limits=limits)
 
         def one(index, submission):
             try:
                 result = grader.grade(submission, index)
             except Exception as error:  # the grader's own failure: this submission only
-                result = Result(submission.name, 0.0, sum(exercise.checks().values()),
-                                failed_checks("The grader failed on this submission; your instructor will look at it."),
+                result = Result(submission.name, assignment.name, 0.0, assignment.max_score,
+                                failed_checks(assignment, "The grader failed on this submission; your instructor will look at it."),
                                 "grader error", f"{type(error).__name__}: {error}")
             result.student = submission.student
             result.submitted_at = submission.timestamp.isoformat() if submission.timestamp else None
@@ -287,8 +298,9 @@ def _result_dict(result) -> dict:
     try:
         return json_safe(result.to_dict())
     except Exception as error:  # one broken result must not cost the others their results file
-        return {"submission": json_safe(str(getattr(result, "submission", "?"))), "score": 0.0,
-                "max_score": sum(exercise.checks().values()), "status": "grader error",
+        return {"submission": json_safe(str(getattr(result, "submission", "?"))),
+                "assignment": json_safe(str(getattr(result, "assignment", "?"))), "score": 0.0,
+                "max_score": json_safe(getattr(result, "max_score", None)), "status": "grader error",
                 "message": f"This result could not be written ({type(error).__name__}); your instructor will look at it.",
                 "seconds": 0.0, "tests": [], "training": {}, "review": []}
 
@@ -298,9 +310,14 @@ def results_json(results) -> str:
     return json.dumps([_result_dict(result) for result in results], indent=2, allow_nan=False) + "\n"
 
 
+def check_names(results) -> list:
+    """The checks the results hold, in the order the first result that has each lists it."""
+    return list(dict.fromkeys(test.name for result in results for test in result.tests))
+
+
 def grade_sheet(results) -> str:
-    """A CSV with one row per submission: total, then each check's points."""
-    names = list(exercise.checks())
+    """A CSV with one row per submission: total, then each check's points (one assignment's results)."""
+    names = check_names(results)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["submission", "score", "max_score", "status", *names])
@@ -312,8 +329,8 @@ def grade_sheet(results) -> str:
 
 
 def table(results) -> str:
-    """A plain-text grade table: one row per submission, one column per check."""
-    names = list(exercise.checks())
+    """A plain-text grade table: one row per submission, one column per check (one assignment's results)."""
+    names = check_names(results)
     shown = {id(r): terminal(r.submission) for r in results}  # names come from students' folders
     width = max([len("submission"), *map(len, shown.values())])
     header = f"{'submission':<{width}}  {'score':>9}  " + "  ".join(names) + "  status"

@@ -11,11 +11,11 @@ import warnings
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from . import exercise
+from .assignment import Assignment
 from .submissions import student_id_problem
 
 
-def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> list:
+def record(results, db_url: str, assignment: Assignment) -> list:
     """Store each result's check scores under its student; return the results that name no student.
 
     Only a result whose submission sat at `submitted/<student>/<assignment>/` with a valid
@@ -23,16 +23,16 @@ def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> li
     folder deeper down made up. Raises LookupError when the gradebook does not know the
     assignment (generate it first).
     """
-    notebook = exercise.SOURCE_NOTEBOOK.stem
+    notebook, name = assignment.source_notebook.stem, assignment.name
     # nbgrader's own update_or_create_submission makes SQLAlchemy warn about autoflush (nbgrader
     # autograde hides its log); they say nothing about this gradebook, so they are not shown.
-    with warnings.catch_warnings(), Gradebook(db_url, exercise.course_id()) as gradebook:
+    with warnings.catch_warnings(), Gradebook(db_url, assignment.course_id) as gradebook:
         warnings.simplefilter("ignore", SAWarning)
         try:
-            gradebook.find_assignment(assignment)
+            gradebook.find_assignment(name)
         except MissingEntry:
             raise LookupError(
-                f"The gradebook {db_url} has no assignment {assignment!r}: run `make release` "
+                f"The gradebook {db_url} has no assignment {name!r}: run `make release` "
                 "(nbgrader generate_assignment) for this course first."
             ) from None
         stored = [r for r in results if r.student and not student_id_problem(r.student)]
@@ -40,9 +40,9 @@ def record(results, db_url: str, *, assignment: str = exercise.ASSIGNMENT) -> li
             gradebook.update_or_create_student(result.student)
             # With the submission time, nbgrader computes lateness and its export fills the timestamp column.
             when = {"timestamp": datetime.datetime.fromisoformat(result.submitted_at)} if result.submitted_at else {}
-            gradebook.update_or_create_submission(assignment, result.student, **when)
+            gradebook.update_or_create_submission(name, result.student, **when)
             for test in result.tests:
-                grade = gradebook.find_grade(test.name, notebook, assignment, result.student)
+                grade = gradebook.find_grade(test.name, notebook, name, result.student)
                 grade.auto_score = test.score
                 # As nbgrader's own autograde: a grade needs a human only once one overrode it.
                 grade.needs_manual_grade = grade.manual_score is not None

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from . import exercise
+from .assignment import Assignment, nbgrader_meta
 
 MAX_NOTEBOOK_BYTES = 5 * 2**20
 EXPORT_SOURCE = (Path(__file__).parent / "export.py").read_text()
@@ -69,9 +69,9 @@ SNAPSHOT_MARK = "# autograder: what the variables hold at check {name!r}\n"  # f
 _SNAPSHOT_MARK = re.compile(r"\A# autograder: what the variables hold at check '(\w+)'")
 
 
-def snapshot_cell(name: str):
-    """A cell that exports the student's variables for check `name` (see autograder.export)."""
-    call = f"\nsnapshot(get_ipython().user_ns, {name!r}, {exercise.exports()!r})\n"
+def snapshot_cell(name: str, exports: dict):
+    """A cell that exports the student's variables (`exports`: Assignment.exports) for check `name` (see autograder.export)."""
+    call = f"\nsnapshot(get_ipython().user_ns, {name!r}, {exports!r})\n"
     return new_code_cell(
         SNAPSHOT_MARK.format(name=name)
         + f"exec({EXPORT_SOURCE + call!r}, {{'__name__': 'autograder_export', 'get_ipython': get_ipython}})"
@@ -96,20 +96,20 @@ def _grade_id(cell):
     return grade_id if isinstance(grade_id, str) else None
 
 
-def clean(submitted: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The notebook to run for a submission: its cell sources, with locked cells and checks ours."""
-    release = nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+def clean(submitted: nbformat.NotebookNode, assignment: Assignment) -> nbformat.NotebookNode:
+    """The notebook to run for a submission of `assignment`: its cell sources, with locked cells and checks ours."""
+    release = nbformat.read(assignment.release_notebook, as_version=4)
     locked = {
         meta["grade_id"]: cell.source
         for cell in release.cells
-        if (meta := exercise.nbgrader_meta(cell)).get("locked") and meta.get("grade_id")
+        if (meta := nbgrader_meta(cell)).get("locked") and meta.get("grade_id")
     }
-    checks = exercise.checks()
+    checks, exports = assignment.checks, assignment.exports
     # A test cell the student deleted is put back where the release has it: after the
     # answer cell before it, so its check sees the variables nbgrader's cell would have.
     anchor, answer = {}, None
     for cell in release.cells:
-        meta = exercise.nbgrader_meta(cell)
+        meta = nbgrader_meta(cell)
         if meta.get("solution"):
             answer = meta["grade_id"]
         elif meta.get("grade_id") in checks:
@@ -120,12 +120,12 @@ def clean(submitted: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in submitted.cells:
         grade_id = _grade_id(cell)
         if cell.cell_type == "code" and grade_id in checks:
-            cells.append(snapshot_cell(grade_id))
+            cells.append(snapshot_cell(grade_id, exports))
         elif cell.cell_type == "code":
             cells.append(new_code_cell(locked.get(grade_id, cell.source)))
-            cells.extend(snapshot_cell(name) for name in missing if grade_id is not None and anchor[name] == grade_id)
+            cells.extend(snapshot_cell(name, exports) for name in missing if grade_id is not None and anchor[name] == grade_id)
         elif cell.cell_type == "markdown":
             cells.append(new_markdown_cell(cell.source))
     # Whatever the student deleted or moved, the checks get the state after the last cell.
-    cells.append(snapshot_cell("final"))
+    cells.append(snapshot_cell("final", exports))
     return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})

@@ -6,37 +6,37 @@ import math
 import tempfile
 from pathlib import Path
 
-from . import exercise
 from .evidence import MAX_WEIGHTS_BYTES, BadEvidence, read_bytes
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def val_loss_of(root: Path, relative, not_kept=()) -> float:
-    """Validation loss of the weights at `root/relative`, loaded into a model built by `build_model()`.
+def val_loss_of(assignment, root: Path, relative, not_kept=()) -> float:
+    """Validation loss of the weights at `root/relative`, loaded into a model built by the
+    `assignment`'s `build_model()`, on its `x_val`, `y_val`.
 
     Raises BadEvidence when the file is unsafe, not HDF5, or does not fit the model.
     """
     data = read_bytes(root, relative, MAX_WEIGHTS_BYTES, not_kept)
     if not data.startswith(HDF5_SIGNATURE):
         raise BadEvidence(f"{relative} is not a Keras weights file (HDF5).")
-    digest = hashlib.sha256(data).digest()
+    digest = (assignment, hashlib.sha256(data).digest())
     # The same bytes always give the same loss: a file measured once (for another check, or
     # another student's identical run) is not loaded again. Only losses are kept, not errors.
     if digest not in _LOSSES:
-        loss = _measure(data, relative)
+        loss = _measure(assignment, data, relative)
         if len(_LOSSES) >= MAX_REMEMBERED:
             del _LOSSES[next(iter(_LOSSES))]
         _LOSSES[digest] = loss
     return _LOSSES[digest]
 
 
-_LOSSES = {}  # sha256 of a weights file -> its validation loss, in this process
+_LOSSES = {}  # (assignment, sha256 of a weights file) -> its validation loss, in this process
 MAX_REMEMBERED = 1000
 
 
-def _measure(data: bytes, relative) -> float:
-    setup, model = exercise.setup(), _measuring_model()
+def _measure(assignment, data: bytes, relative) -> float:
+    setup, model = assignment.setup, _measuring_model(assignment)
     # Load from a private copy: what is measured is exactly the bytes that were checked.
     with tempfile.TemporaryDirectory() as private:
         copy = Path(private) / "checked.weights.h5"
@@ -50,13 +50,13 @@ def _measure(data: bytes, relative) -> float:
 
 
 @functools.cache
-def _measuring_model():
-    """One model of build_model() for every measurement in this process.
+def _measuring_model(assignment):
+    """One model of build_model() for every measurement of `assignment` in this process.
 
     Why one: Keras traces evaluate once per model (about 0.3 s, measured); a load replaces
     every weight of the model or raises, so no measurement sees another's weights.
     """
-    return exercise.setup()["build_model"]()
+    return assignment.setup["build_model"]()
 
 
 MAX_HDF5_OBJECTS = 10_000  # groups and datasets; a Keras weights file of this exercise has a few dozen
@@ -114,7 +114,7 @@ def _check_declared_size(path: Path, relative):
                               "a weights file stores what it declares.")
 
 
-def warm_up():
+def warm_up(assignment):
     """Import TensorFlow, build the measuring model and trace its evaluate: what a verifier does once, before any run's files."""
-    setup = exercise.setup()
-    _measuring_model().evaluate(setup["x_val"], setup["y_val"], verbose=0)
+    setup = assignment.setup
+    _measuring_model(assignment).evaluate(setup["x_val"], setup["y_val"], verbose=0)

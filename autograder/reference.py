@@ -1,4 +1,4 @@
-"""Record the reference run of the exercise: `python -m autograder reference`.
+"""Record the reference run of an assignment: `python -m autograder reference [NAME]`.
 
 Two runs, both deterministic:
 - the solution notebook, executed as the grader executes submissions: its settings (epoch
@@ -17,55 +17,63 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import evidence, exercise, intake, measure
+from . import evidence, intake, measure
+from .assignment import Assignment
 from .run import NOTEBOOK, run_notebook
 
 
-def canonical_logs(epochs: int) -> dict:
-    setup = exercise.setup()
+def canonical_logs(assignment: Assignment, epochs: int) -> dict:
+    setup = assignment.setup
     model = setup["build_model"]()
     history = model.fit(setup["x_train"], setup["y_train"], validation_data=(setup["x_val"], setup["y_val"]),
                         epochs=epochs, verbose=0)
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def solution_run() -> dict:
+def solution_run(assignment: Assignment) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch) / "work"
-        shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, work, ignore=shutil.ignore_patterns("*.ipynb"))
-        notebook = intake.clean(intake.read_notebook(exercise.SOURCE_NOTEBOOK))
+        shutil.copytree(assignment.release_dir, work, ignore=shutil.ignore_patterns("*.ipynb"))
+        notebook = intake.clean(intake.read_notebook(assignment.source_notebook), assignment)
         (work / NOTEBOOK).write_text(json.dumps(notebook))
         run = run_notebook(work, sandbox=False)  # the instructor's own notebook
-        snapshot = evidence.load_snapshot(work, evidence.FINAL)
-        if run.problem or run.first_error or snapshot.get("history") is None:
+        snapshot = evidence.load_snapshot(work, evidence.FINAL, assignment.variables)
+        kinds = {name: variable["export"] for name, variable in assignment.variables.items()}
+        history = next((snapshot.get(name) for name, kind in kinds.items() if kind == "history"), None)
+        if run.problem or run.first_error or history is None:
             raise RuntimeError(f"The solution notebook did not run cleanly: {run.problem or run.first_error or snapshot.problems}")
-        val_loss = snapshot.get("history")["history"]["val_loss"]
-        settings = exercise.solution_settings(snapshot)
+        val_loss = history["history"]["val_loss"]
+        settings = assignment.solution_settings(snapshot)
         return {
             "settings": settings,
             "epochs_run": len(val_loss),
             "best_epoch": val_loss.index(min(val_loss)) + 1,  # 1-based, as Keras prints it
             "min_val_loss": min(val_loss),
             "val_loss": val_loss,
-            "checkpoint_val_loss": measure.val_loss_of(work, settings["checkpoint"]),
-            "best_val_loss": snapshot.get("best_val_loss")["value"],
+            # The grader's own measurement of the best-weights file, where the solution saves one.
+            "checkpoint_val_loss": (measure.val_loss_of(assignment, work, settings["checkpoint"])
+                                    if "checkpoint" in settings else None),
+            # The values the solution computed (plain numbers, as the kernel exported them).
+            **{name: (snapshot.get(name) or {}).get("value") for name, kind in kinds.items() if kind == "value"},
         }
 
 
-def record(path: Path = exercise.REFERENCE_FILE) -> dict:
+def record(assignment: Assignment, path: Path | None = None) -> dict:
+    """Run the solution and the canonical training of `assignment`; write them to `path` (default: its reference.json)."""
     import keras
     import tensorflow as tf
 
-    solution = solution_run()
-    canonical = canonical_logs(solution["settings"]["epochs"])
-    if not all(map(exercise.same_loss, solution["val_loss"], canonical["val_loss"])):
+    solution = solution_run(assignment)
+    canonical = canonical_logs(assignment, solution["settings"]["epochs"])
+    if not all(map(assignment.same_loss, solution["val_loss"], canonical["val_loss"])):
         raise RuntimeError("The solution's val_loss curve differs from the canonical training: is training deterministic?")
     reference = {
         "command": "python -m autograder reference",
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
-        "tolerance": {"rel": exercise.REL_TOL, "abs": exercise.ABS_TOL},
+        "tolerance": {"rel": assignment.tolerance[0], "abs": assignment.tolerance[1]},
         "solution": solution,
         "canonical": canonical,
     }
+    path = Path(path or assignment.reference_file)
     path.write_text(json.dumps(reference, indent=1) + "\n")
     return reference

@@ -1,12 +1,10 @@
-"""Replay the exercise's training log through a student's EarlyStopping settings.
+"""Replay a training log through a student's EarlyStopping settings.
 
 Training is deterministic, so the per-epoch logs of the reference run (recorded in
 reference.json) are what any honest run of the exercise produces. Feeding them to a
 real `keras.callbacks.EarlyStopping` built from the student's settings tells, without
 training, after how many epochs those settings stop the run: Keras's own rule, not ours.
 """
-
-from . import exercise
 
 # EarlyStopping's constructor arguments that decide when it stops, with the types they must have.
 ARGUMENTS = {
@@ -19,13 +17,13 @@ ARGUMENTS = {
 }
 
 
-def epochs_run(settings: dict, logs: dict, epochs: int | None = None) -> int:
+def epochs_run(settings: dict, logs: dict, epochs: int, model) -> int:
     """Epochs a real EarlyStopping with `settings` lets a run with these per-epoch `logs` last.
 
-    `epochs`: the fit's epoch limit (default: the exercise's). Raises ValueError when the
-    settings are not a valid EarlyStopping configuration.
+    `epochs`: the fit's epoch limit; `model`: a real compiled model of the run's kind (built fresh
+    for this replay), so that mode="auto" finds the direction of a metric as in fit. Raises
+    ValueError when the settings are not a valid EarlyStopping configuration.
     """
-    epochs = exercise.EPOCHS if epochs is None else epochs
     from keras.callbacks import EarlyStopping
 
     arguments = {}
@@ -35,8 +33,6 @@ def epochs_run(settings: dict, logs: dict, epochs: int | None = None) -> int:
             raise ValueError(f"EarlyStopping's {name} must be a {' or '.join(t.__name__ for t in types)}; it is {value!r}.")
         arguments[name] = value
     callback = EarlyStopping(**arguments)
-    # A real compiled model, so that mode="auto" finds the direction of a metric as in fit.
-    model = exercise.setup()["build_model"]()
     callback.set_model(model)
     model.stop_training = False
     callback.on_train_begin()

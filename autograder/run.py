@@ -19,16 +19,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import evidence, exercise, warm_kernel
+from . import evidence, warm_kernel
 from .sandbox import Limits, WarmSandbox
 
 NOTEBOOK = "submission.ipynb"
 EXECUTED = "executed.ipynb"
 
 
-def keep() -> tuple:
-    """What the verifier reads of a run, the only things copied back out of its sandbox (in one place)."""
-    return (EXECUTED, evidence.SNAPSHOTS.parts[0], Path(exercise.CHECKPOINT).parts[0], Path(exercise.LOG_ROOT).parts[0])
+# What the verifier reads of every run; with the assignment's own files (Assignment.keep), the
+# only things copied back out of its sandbox.
+ALWAYS_KEPT = (EXECUTED, evidence.SNAPSHOTS.parts[0])
 
 # nbclient's `jupyter-execute`, started without jsonschema's optional RFC 3987 checker: importing
 # it builds a grammar (0.8 s of CPU per submission, measured) that nbformat's schema never uses.
@@ -38,11 +38,11 @@ JUPYTER_EXECUTE = [str(Path(sys.prefix) / "bin" / "python"), "-c", EXECUTE, "--a
 WARM_KERNEL = Path(warm_kernel.__file__).read_text()
 
 
-def warm_sandbox(slot: int = 0, limits: Limits = Limits()) -> WarmSandbox:
-    """The sandbox of one slot, in which each run_notebook forks a kernel that has imported what
-    the assignment declares every run needs (its "preload": Keras, which imports TensorFlow)."""
-    preload = "".join(f"import {module}  # noqa: F401\n" for module in exercise.declaration()["preload"])
-    return WarmSandbox(WARM_KERNEL + preload, "warm_kernel", slot=slot, limits=limits)
+def warm_sandbox(slot: int = 0, limits: Limits = Limits(), preload=()) -> WarmSandbox:
+    """The sandbox of one slot, in which each run_notebook forks a kernel that has imported the
+    modules in `preload` (what an assignment declares every run needs: Keras, which imports TensorFlow)."""
+    imports = "".join(f"import {module}  # noqa: F401\n" for module in preload)
+    return WarmSandbox(WARM_KERNEL + imports, "warm_kernel", slot=slot, limits=limits)
 
 
 @dataclass(frozen=True)
@@ -57,18 +57,19 @@ class Run:
     not_kept: tuple = ()  # "path (kind)" of links and special files the run left, not handed on
 
 
-def run_notebook(work: Path, *, slot: int = 0, limits: Limits = Limits(), sandbox: bool = True,
+def run_notebook(work: Path, *, keep=(), slot: int = 0, limits: Limits = Limits(), sandbox: bool = True,
                  box: WarmSandbox | None = None) -> Run:
     """Execute `work/submission.ipynb` with `work` as the kernel's folder.
 
-    Sandboxed, in `box` (its limits apply), or else in a warm sandbox of `slot` made for this run.
+    Sandboxed, in `box` (its limits apply), or else in a warm sandbox of `slot` made for this run;
+    what comes back of the run is the executed notebook, the snapshots and the folders in `keep`.
     """
     started = time.time()
     if sandbox:
         with contextlib.ExitStack() as stack:
             box = box or stack.enter_context(warm_sandbox(slot, limits))
             limits = box.limits
-            result = box.run([NOTEBOOK, EXECUTED], workdir=work, keep=keep())
+            result = box.run([NOTEBOOK, EXECUTED], workdir=work, keep=(*ALWAYS_KEPT, *keep))
         returncode, timed_out, stderr, not_kept = result.returncode, result.timed_out, result.stderr, tuple(result.not_copied)
     else:
         (returncode, timed_out, stderr), not_kept = _run_unsandboxed(work, limits), ()

@@ -5,7 +5,8 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
   the 0700 /root and mount tmpfs; inside, `prlimit` sets the limits and `setpriv` drops for good
   to uid = gid = 62000 + slot (no groups, no capabilities, no_new_privs). That uid is real in the
   host's user namespace, so RLIMIT_NPROC counts the processes and threads of this sandbox only.
-  Each run claims its uid host-wide (a flock) so that two graders on one host never share one.
+  Each run (a warm sandbox: each batch, for as long as it keeps the slot) claims its uid host-wide
+  (a flock) so that two graders on one host never share one; the second waits for the first.
 - CPU and memory pressure: each run gets its own cpu cgroup where the host has one (one fair share
   of the CPU, however many processes it starts), and oom_score_adj 1000 (a host out of memory
   kills the sandbox's processes first, not the grader).

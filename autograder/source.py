@@ -123,19 +123,12 @@ def cells_of(notebook) -> tuple:
     return tuple((str(cell.cell_type), cell.source) for cell in notebook.cells)
 
 
-def _callbacks() -> tuple:
-    """The student's callback variables, as the assignment declares them."""
-    from . import exercise
-
-    return exercise.callbacks()
-
-
 @functools.cache
-def _snapshot_sources() -> dict:
+def _snapshot_sources(assignment) -> dict:
     """{source: check name} of the grader's own snapshot cells, which are not the student's code."""
-    from . import exercise, intake
+    from . import intake
 
-    return {intake.snapshot_cell(name).source: name for name in [*exercise.checks(), "final"]}
+    return {intake.snapshot_cell(name, assignment.exports).source: name for name in [*assignment.checks, "final"]}
 
 
 def python_of(source: str) -> str:
@@ -452,12 +445,12 @@ class _Interpreter:
         return found if isinstance(found, _List) else UNKNOWN
 
 
-def _status(interpreter) -> dict:
+def _status(interpreter, callbacks) -> dict:
     """{callback: Passed} for the names as they stand now."""
     scope = interpreter.globals
     history = scope.vars.get(HISTORY, UNKNOWN)
     out = {}
-    for name in _callbacks():
+    for name in callbacks:
         obj = scope.vars.get(name, UNKNOWN)
         lead = f"`{name}` was created but not passed to model.fit(..., callbacks=[...]) in step 4"
         if HISTORY not in scope.vars:
@@ -476,9 +469,10 @@ def _status(interpreter) -> dict:
     return out
 
 
-def read(cells) -> Reading:
-    """The grader's reading of `cells`, (cell_type, source) pairs of the clean notebook in order."""
-    snapshots = _snapshot_sources()
+def read(cells, assignment) -> Reading:
+    """The grader's reading of `cells`, (cell_type, source) pairs of the clean notebook of a
+    submission of `assignment` in order: which of its callback variables reach which fit."""
+    snapshots, callbacks = _snapshot_sources(assignment), assignment.callbacks
     reading, interpreter = Reading(), _Interpreter()
     for number, (kind, source) in enumerate(cells, start=1):
         if isinstance(source, (list, tuple)):  # nbformat keeps a source as lines when the file did
@@ -491,7 +485,7 @@ def read(cells) -> Reading:
         if kind != "code":
             continue
         if source in snapshots:
-            reading.passed[snapshots[source]] = _status(interpreter)
+            reading.passed[snapshots[source]] = _status(interpreter, callbacks)
             made = interpreter.globals.vars.get(HISTORY)
             reading.fits[snapshots[source]] = made if isinstance(made, _Fit) else None
             continue
@@ -510,11 +504,11 @@ def read(cells) -> Reading:
             interpreter.run(tree.body, interpreter.globals)
         except RecursionError:
             reading.unreadable.append(Place(number, 0, interpreter.heading))
-    reading.passed.setdefault("final", _status(interpreter))
+    reading.passed.setdefault("final", _status(interpreter, callbacks))
     if "final" not in reading.fits:
         made = interpreter.globals.vars.get(HISTORY)
         reading.fits["final"] = made if isinstance(made, _Fit) else None
-    reading.defined = {name for name in _callbacks() if name in interpreter.globals.vars}
+    reading.defined = {name for name in callbacks if name in interpreter.globals.vars}
     return reading
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from . import evidence, exercise, measure
+from . import evidence, measure
+from .assignment import Assignment
 from .intake import cell_text, snapshot_check
 
 
@@ -22,6 +23,7 @@ from .intake import cell_text, snapshot_check
 class Context:
     """What the trusted side knows about one run, handed to the suite's fixtures."""
 
+    assignment: Assignment  # whose notebook ran (its checks, settings and reference)
     work: Path  # the folder the notebook ran in
     run_started_at: float | None = None  # None: take the kernel's start from the snapshot
     run_problem: str | None = None  # why the run did not finish cleanly, in words for the student
@@ -173,45 +175,49 @@ def _message(excinfo):
 
 
 def verify(context: Context, only=None) -> list[CheckResult]:
-    """Score every check of the exercise (or those named in `only`) for the run in `context.work`."""
-    names = [name for name in exercise.checks() if only is None or name in only]
+    """Score every check of the assignment (or those named in `only`) for the run in `context.work`."""
+    assignment = context.assignment
+    names = [name for name in assignment.checks if only is None or name in only]
     suite = _Suite(context)
-    modules = [str(exercise.CHECKS_DIR / f"test_{name}.py") for name in names]
+    modules = [str(assignment.checks_dir / f"test_{name}.py") for name in names]
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         pytest.main(
             # no:unraisableexception: its gc.collect() at the end costs 0.25 s per run with TensorFlow loaded.
             ["-q", "-p", "no:cacheprovider", "-p", "no:unraisableexception", "--import-mode=importlib", "-c", os.devnull,
-             "--rootdir", str(exercise.CHECKS_DIR), "-s", "--tb=no", "-p", "no:warnings", *modules],
+             "--rootdir", str(assignment.checks_dir), "-s", "--tb=no", "-p", "no:warnings", *modules],
             plugins=[suite],
         )
     results = []
     for name in names:
-        points = exercise.checks()[name]
+        points = assignment.checks[name]
         failures = suite.failures.get(name, [])
         if failures or not suite.passed.get(name):
             output = "\n".join(f"- {message}" for message in dict.fromkeys(failures)) or "- The check could not run."
             results.append(CheckResult(name, 0.0, points, "failed", output))
         else:
-            results.append(CheckResult(name, points, points, "passed", exercise.check_doc(name)))
+            results.append(CheckResult(name, points, points, "passed", assignment.check_doc(name)))
     return results
 
 
 def training_run(context: Context) -> dict:
     """What the feedback plot shows: the run's loss curves as exported (the student's data)
     and the grader's own measurement of the best-weights file (None when there is none)."""
-    snapshot = evidence.load_snapshot(context.work, evidence.FINAL)
+    assignment = context.assignment
+    snapshot = evidence.load_snapshot(context.work, evidence.FINAL, assignment.variables)
     logs = (snapshot.get("history") or {}).get("history", {})
 
     def series(key):
         values = logs.get(key)
         return [_finite(v) for v in values] if isinstance(values, list) else []
 
-    try:
-        checkpoint = measure.val_loss_of(context.work, exercise.CHECKPOINT)
-    except evidence.BadEvidence:
-        checkpoint = None
+    settings, checkpoint = assignment.settings, None
+    if settings.get("checkpoint"):
+        try:
+            checkpoint = measure.val_loss_of(assignment, context.work, settings["checkpoint"])
+        except evidence.BadEvidence:
+            pass
     return {"loss": series("loss"), "val_loss": series("val_loss"), "checkpoint_val_loss": checkpoint,
-            "epochs_limit": exercise.EPOCHS, "patience": exercise.PATIENCE}
+            "epochs_limit": settings.get("epochs"), "patience": settings.get("patience")}
 
 
 def _finite(value) -> float | None:
@@ -236,13 +242,13 @@ def review(context: Context) -> list[str]:
     from . import source
 
     try:
-        reading = source.read(context.sources)
+        reading = source.read(context.sources, context.assignment)
     except Exception as error:  # the grader's own reader failed: a person decides, the checks used the evidence only
         return [f"The grader could not read this notebook's code ({type(error).__name__}); a person should check step 4."]
     out = [f"Cell {place.cell}, line {place.line}{f' ({place.heading})' if place.heading else ''}: the code {what}; "
            "the grader cannot read what it does, so a person should check this notebook."
            for place, what in reading.suspicious]
-    unsure = [name for name in exercise.callbacks() if reading.callback("final", name).passed is None
+    unsure = [name for name in context.assignment.callbacks if reading.callback("final", name).passed is None
               and name in reading.defined]
     if unsure:
         out.append(f"The grader could not tell from the code which callbacks the fit that returned `history` received "

@@ -392,9 +392,9 @@ def main():
     sys.path.insert(0, str(ROOT / "tests"))
     from notebooks import submission, write
 
-    from autograder import exercise
+    from course import exercise
 
-    checks = exercise.checks()
+    checks = exercise.checks
     cores = os.cpu_count()
     scratch = Path(tempfile.mkdtemp(prefix="benchmark-"))
     bench = Bench(scratch, cores)
@@ -427,7 +427,7 @@ def main():
     peer_course = scratch / "peer"
     env = make_course(peer_course, class_dir, hidden=PEER_ASSERTS)
     steps["peer"] = bench.measure("peer", [BIN / "nbgrader", "autograde", ASSIGNMENT], cwd=peer_course, env=env)
-    peer_scores = gradebook_scores(peer_course, students, checks, exercise.course_id())
+    peer_scores = gradebook_scores(peer_course, students, checks, exercise.course_id)
     # The peer is only a fair peer if it passes the correct work: fail loudly otherwise.
     wrong = {s: peer_scores[s] for s, k in students.items() if k == "correct" and peer_scores[s] != checks}
     if wrong:
@@ -441,7 +441,7 @@ def main():
         old_course = scratch / "old"
         env = make_course(old_course, class_dir)
         steps["old"] = bench.measure("old", [BIN / "nbgrader", "autograde", ASSIGNMENT], cwd=old_course, env=env)
-        old_scores = gradebook_scores(old_course, students, checks, exercise.course_id())
+        old_scores = gradebook_scores(old_course, students, checks, exercise.course_id)
 
     # 4. This grader, one job, then one per core; each in a course folder of its own (it writes feedback/ beside submitted/).
     ours, job_counts = {}, sorted({1, args.jobs})

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 from test_feedback import KNOWN_RUN, result  # noqa: E402
 
-from autograder import exercise  # noqa: E402
+from course import exercise  # noqa: E402
 from autograder.class_report import write_class_report  # noqa: E402
 from autograder.feedback import write_feedback  # noqa: E402
 from autograder.grade import grade_sheet, results_json  # noqa: E402
@@ -40,7 +40,7 @@ def a_class(size: int) -> list:
     Honest runs of this deterministic exercise share one training curve (and so one plot);
     every other submission gets a curve of its own, so that each costs its own plot.
     """
-    checks = list(exercise.checks())
+    checks = list(exercise.checks)
     results = []
     for i in range(size):
         name, failed = f"s{i:04d}", checks[i % 3: i % 3 + i % 4]
@@ -59,7 +59,7 @@ def course(scratch: Path) -> str:
     """A course folder with the assignment generated into its gradebook; returns the gradebook's URL."""
     shutil.copytree(ROOT / "assignments", scratch / "assignments")
     shutil.copy(ROOT / "nbgrader_config.py", scratch)
-    subprocess.run([BIN / "nbgrader", "generate_assignment", exercise.ASSIGNMENT, "--log-level=ERROR"], cwd=scratch,
+    subprocess.run([BIN / "nbgrader", "generate_assignment", exercise.name, "--log-level=ERROR"], cwd=scratch,
                    check=True, capture_output=True, env={"PATH": f"{BIN}:/usr/bin:/bin"})
     return f"sqlite:///{scratch / 'gradebook.db'}"
 
@@ -77,9 +77,9 @@ def measure(size: int, scratch: Path) -> dict:
     parts = {}
     timed(parts, "results.json", results_json, results)
     timed(parts, "grade sheet", grade_sheet, results)
-    timed(parts, "gradebook", record, results, db)
-    timed(parts, "feedback pages", write_feedback, results, out / "feedback")
-    timed(parts, "class report", write_class_report, results, out / "class-report.html", feedback_dir=out / "feedback",
+    timed(parts, "gradebook", record, results, db, exercise)
+    timed(parts, "feedback pages", write_feedback, results, out / "feedback", exercise)
+    timed(parts, "class report", write_class_report, results, out / "class-report.html", exercise, feedback_dir=out / "feedback",
           grading_seconds=size * 10.0)
     return parts
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import exercise
+from course import exercise
 
 BIN = Path(sys.executable).parent
 
@@ -35,6 +35,6 @@ def host_pids_of(uids):
 @pytest.fixture
 def course(tmp_path):
     """A fresh course folder holding this project's assignments/ and nbgrader_config.py."""
-    shutil.copytree(exercise.SOURCE_DIR, tmp_path / "assignments" / exercise.ASSIGNMENT)
-    shutil.copy(exercise.ROOT / "nbgrader_config.py", tmp_path)
+    shutil.copytree(exercise.source_dir, tmp_path / "assignments" / exercise.name)
+    shutil.copy(exercise.course / "nbgrader_config.py", tmp_path)
     return tmp_path

@@ -10,7 +10,7 @@ import re
 
 import nbformat
 
-from autograder import exercise
+from course import exercise
 
 _MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$\n?", re.M)
 
@@ -24,7 +24,7 @@ def _answers(notebook):
     }
 
 
-SOLUTION = _answers(exercise.source_notebook())
+SOLUTION = _answers(exercise.source)
 
 
 def submission(**answers) -> nbformat.NotebookNode:
@@ -34,7 +34,7 @@ def submission(**answers) -> nbformat.NotebookNode:
     unknown = set(answers) - set(SOLUTION)
     if unknown:
         raise ValueError(f"No answer cells named {sorted(unknown)}; the notebook has {sorted(SOLUTION)}.")
-    notebook = nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+    notebook = nbformat.read(exercise.release_notebook, as_version=4)
     for cell in notebook.cells:
         grade_id = exercise.nbgrader_meta(cell).get("grade_id")
         if grade_id in SOLUTION:

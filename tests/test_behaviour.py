@@ -12,6 +12,7 @@ import pytest
 
 from autograder.evidence import SNAPSHOTS
 from autograder.verify import Context, verify
+from course import exercise
 from hostile.cells import BEST_VAL_LOSS, EPOCHS_RUN, FORGED_EVIDENCE
 from notebooks import SOLUTION
 
@@ -26,7 +27,7 @@ def run_with(tmp_path, change=lambda evidence: None, sources=(), started=0.0):
     folder = tmp_path / SNAPSHOTS / "final"
     folder.mkdir(parents=True)
     (folder / "evidence.json").write_text(json.dumps(evidence))
-    return Context(tmp_path, run_started_at=started, sources=sources)
+    return Context(exercise, tmp_path, run_started_at=started, sources=sources)
 
 
 def outputs(results):

@@ -10,7 +10,7 @@ import sys
 import nbformat
 import pytest
 
-from autograder import exercise
+from course import exercise
 from conftest import nbgrader
 from notebooks import SOLUTION
 
@@ -41,7 +41,7 @@ def test_a_new_patience_in_the_solution_is_what_grading_holds_runs_to(course, tm
     """With patience 3 in the solution and its visible test, then `make reference` and `make release`
     in a copy of the course: does an answer with patience 3 get full marks, and does the old answer
     (patience 5) lose exactly the two checks about patience, with messages that say 3?"""
-    source = course / "assignments" / exercise.ASSIGNMENT / f"{exercise.ASSIGNMENT}.ipynb"
+    source = course / "assignments" / exercise.name / f"{exercise.name}.ipynb"
     notebook = nbformat.read(source, as_version=4)
     changed = 0
     for cell in notebook.cells:
@@ -51,13 +51,13 @@ def test_a_new_patience_in_the_solution_is_what_grading_holds_runs_to(course, tm
     assert changed == 2  # the solution cell and its visible test
     nbformat.write(notebook, source)
 
-    nbgrader(course, "generate_assignment", exercise.ASSIGNMENT, "--force")  # make release
+    nbgrader(course, "generate_assignment", exercise.name, "--force")  # make release
     autograder(course, "reference")  # make reference
-    settings = json.loads((course / "assignments" / exercise.ASSIGNMENT / "grading" / "reference.json").read_text())
+    settings = json.loads((course / "assignments" / exercise.name / "grading" / "reference.json").read_text())
     assert settings["solution"]["settings"]["patience"] == 3
     assert settings["solution"]["epochs_run"] == settings["solution"]["best_epoch"] + 3
 
-    release = course / "release" / exercise.ASSIGNMENT / f"{exercise.ASSIGNMENT}.ipynb"
+    release = course / "release" / exercise.name / f"{exercise.name}.ipynb"
     new_answer = SOLUTION["answer_early_stopping"].replace(OLD, NEW)
     answered(release, {**SOLUTION, "answer_early_stopping": new_answer}, tmp_path / "class" / "new" / "callbacks.ipynb")
     answered(release, SOLUTION, tmp_path / "class" / "old" / "callbacks.ipynb")

@@ -9,7 +9,7 @@ Two batches, each graded once (module-scoped fixtures) by the real grader:
 import nbformat
 import pytest
 
-from autograder import exercise
+from course import exercise
 from autograder.grade import Submission, grade
 from notebooks import submission, write
 
@@ -26,7 +26,7 @@ def notebook(kind):
         return submission()
     if kind == "mistake":
         return submission(**MISTAKE)
-    return nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+    return nbformat.read(exercise.release_notebook, as_version=4)
 
 
 def graded_batch(kinds, jobs, tmp_path_factory):
@@ -34,7 +34,7 @@ def graded_batch(kinds, jobs, tmp_path_factory):
         Submission(f"{kind}-{index}", write(notebook(kind), tmp_path_factory.mktemp(kind) / "callbacks.ipynb"))
         for index, kind in enumerate(kinds)
     ]
-    return grade(submissions, jobs=jobs)
+    return grade(submissions, exercise, jobs=jobs)
 
 
 def outcome(result):
@@ -71,7 +71,7 @@ def test_solution_graded_ten_times_gets_identical_results(parallel):
     assert len(parallel["solution"]) == 10
     first, *others = map(outcome, parallel["solution"])
     assert first["score"] == first["max_score"] == 10, first
-    assert len(first["training"]["val_loss"]) == exercise.reference()["solution"]["epochs_run"], first["training"]
+    assert len(first["training"]["val_loss"]) == exercise.reference["solution"]["epochs_run"], first["training"]
     for other in others:
         assert other == first
 
@@ -79,7 +79,7 @@ def test_solution_graded_ten_times_gets_identical_results(parallel):
 def test_solution_training_curve_is_the_reference_one(parallel):
     """The solution's val_loss curve is the recorded reference run's, within the grader's tolerance."""
     curve = parallel["solution"][0].training["val_loss"]
-    reference = exercise.reference()["solution"]["val_loss"]
+    reference = exercise.reference["solution"]["val_loss"]
     assert len(curve) == len(reference) and all(map(exercise.same_loss, curve, reference)), (curve, reference)
 
 

@@ -20,7 +20,8 @@ from PIL import Image
 
 from conftest import BIN  # at import: the hidden suite, run in-process by other tests, brings its own `conftest`
 
-from autograder import class_report, exercise, feedback
+from autograder import class_report, feedback
+from course import exercise
 from autograder.grade import Result
 from autograder.verify import CheckResult
 
@@ -49,14 +50,14 @@ def checks(failed=(), message="- {name} went wrong: do the right thing instead."
     return [
         CheckResult(name, 0.0, points, "failed", message.replace("{name}", name)) if name in failed
         else CheckResult(name, points, points, "passed", f"{name}: passed")
-        for name, points in exercise.checks().items()
+        for name, points in exercise.checks.items()
     ]
 
 
 def result(name="alice", *, failed=(), status="graded", message=None, training=KNOWN_RUN, seconds=8.0, output=None, student=None):
     tests = checks(failed, **({"message": output} if output else {}))
     score = sum(test.score for test in tests)
-    return Result(name, score, sum(exercise.checks().values()), tests, status, message, seconds, copy.deepcopy(training),
+    return Result(name, exercise.name, score, exercise.max_score, tests, status, message, seconds, copy.deepcopy(training),
                   student=student)
 
 
@@ -71,9 +72,9 @@ def class_results():
     return [
         result("alice"),
         result("bob", failed=("stopped_early",)),
-        result("carol", status="timed out", seconds=180.0, failed=tuple(exercise.checks()), training={},
+        result("carol", status="timed out", seconds=180.0, failed=tuple(exercise.checks), training={},
                message="The notebook did not finish within 180 s, so it was stopped; only what ran before counts."),
-        result("dave", status="refused", seconds=0.0, failed=tuple(exercise.checks()), training={},
+        result("dave", status="refused", seconds=0.0, failed=tuple(exercise.checks), training={},
                message="callbacks.ipynb is not a notebook: it is not valid JSON.",
                output="- callbacks.ipynb is not a notebook: it is not valid JSON."),
         result("erin", failed=("stopped_early",),
@@ -87,7 +88,7 @@ def class_results():
 
 def test_known_run_marks_best_and_stop_epochs():
     """For 14 epochs with the lowest val_loss at epoch 9, are the marks epochs 9 and 14, numbered from 1?"""
-    run = feedback.read_training(KNOWN_RUN)
+    run = feedback.read_training(KNOWN_RUN, exercise)
     assert (run.best_epoch, run.stopped_epoch, run.waited) == (9, 14, 5)
     facts = " ".join(feedback.describe(run))
     assert "0.2445, at epoch 9" in facts
@@ -98,12 +99,12 @@ def test_known_run_marks_best_and_stop_epochs():
 
 def test_first_of_equal_lowest_losses_is_the_best_epoch():
     """When two epochs tie for the lowest val_loss, is the first one the best, as in Keras?"""
-    assert feedback.read_training({"val_loss": [0.5, 0.3, 0.4, 0.3, 0.6]}).best_epoch == 2
+    assert feedback.read_training({"val_loss": [0.5, 0.3, 0.4, 0.3, 0.6]}, exercise).best_epoch == 2
 
 
 def test_run_to_the_limit_says_it_never_stopped_early():
     """Does a 200-epoch run show no stop epoch, say it never stopped early, and still draw?"""
-    run = feedback.read_training({**KNOWN_RUN, "loss": [1.0] * 200, "val_loss": [1 / (1 + i) for i in range(200)]})
+    run = feedback.read_training({**KNOWN_RUN, "loss": [1.0] * 200, "val_loss": [1 / (1 + i) for i in range(200)]}, exercise)
     assert run.stopped_epoch is None
     assert any("never stopped early" in fact for fact in feedback.describe(run))
     assert feedback.plot_png(run).startswith(b"\x89PNG")
@@ -111,13 +112,13 @@ def test_run_to_the_limit_says_it_never_stopped_early():
 
 def test_missing_checkpoint_is_said_plainly():
     """Without a checkpoint, do the facts say there is no checkpoint file?"""
-    run = feedback.read_training({**KNOWN_RUN, "checkpoint_val_loss": None})
+    run = feedback.read_training({**KNOWN_RUN, "checkpoint_val_loss": None}, exercise)
     assert any(fact.startswith("No checkpoint file") for fact in feedback.describe(run))
 
 
 def test_patience_other_than_the_lessons_is_explained():
     """When training stopped 3 epochs after the best, do the facts say where patience=5 would stop?"""
-    run = feedback.read_training({**KNOWN_RUN, "val_loss": VAL_LOSS[:12], "loss": LOSS[:12]})
+    run = feedback.read_training({**KNOWN_RUN, "val_loss": VAL_LOSS[:12], "loss": LOSS[:12]}, exercise)
     assert run.waited == 3
     assert any("would be after epoch 14" in fact for fact in feedback.describe(run))
 
@@ -126,19 +127,19 @@ def test_untrusted_history_is_validated_before_plotting():
     """Do non-numbers, NaN, infinities, booleans, a huge history and wrong types draw nothing bad?"""
     forged = {"loss": ["1", None, float("nan"), True, 0.5], "val_loss": [float("inf"), 0.4, 0.3] + [0.35] * 5000,
               "checkpoint_val_loss": "0.1", "epochs_limit": "200", "patience": -3}
-    run = feedback.read_training(forged)
+    run = feedback.read_training(forged, exercise)
     assert run.loss == (None, None, None, None, 0.5)
     assert len(run.val_loss) == feedback.MAX_EPOCHS_DRAWN and run.val_loss[0] is None
     assert (run.epochs_limit, run.patience, run.checkpoint_val_loss) == (200, 5, None)
     assert run.best_epoch == 3
     assert feedback.plot_png(run).startswith(b"\x89PNG")
-    assert feedback.read_training({"val_loss": {"a": 1}, "loss": "x"}).epochs == 0
-    assert feedback.read_training(None).best_epoch is None
+    assert feedback.read_training({"val_loss": {"a": 1}, "loss": "x"}, exercise).epochs == 0
+    assert feedback.read_training(None, exercise).best_epoch is None
 
 
 def test_no_history_gives_no_plot_but_says_why():
     """With no exported history, is there no image, and a sentence instead?"""
-    run = feedback.read_training({})
+    run = feedback.read_training({}, exercise)
     assert feedback.plot_png(run) is None
     assert "no curve to draw" in feedback.describe(run)[0]
 
@@ -148,10 +149,10 @@ def test_no_history_gives_no_plot_but_says_why():
 
 def test_every_check_appears_with_status_and_points():
     """Does the page list each check of the exercise, with passed/failed in words and its points?"""
-    soup = BeautifulSoup(feedback.render_html(result(failed=("stopped_early",))), "html.parser")
+    soup = BeautifulSoup(feedback.render_html(result(failed=("stopped_early",)), exercise), "html.parser")
     shown = {a["data-check"]: a for a in soup.select("article.check")}
-    assert list(shown) == list(exercise.checks())
-    for name, points in exercise.checks().items():
+    assert list(shown) == list(exercise.checks)
+    for name, points in exercise.checks.items():
         status = "failed" if name == "stopped_early" else "passed"
         assert shown[name]["data-status"] == status
         assert status.upper() in shown[name].get_text()
@@ -161,15 +162,15 @@ def test_every_check_appears_with_status_and_points():
 
 def test_page_shows_no_hidden_check_internals():
     """Is nothing of the hidden checks on the page but their one-line purpose and messages?"""
-    html = feedback.render_html(result(failed=tuple(exercise.checks())))
+    html = feedback.render_html(result(failed=tuple(exercise.checks)), exercise)
     for secret in ("def test_", "import ", "same_loss", "REL_TOL", "rel_tol", "reference.json", "canonical"):
         assert secret not in html
 
 
 def test_pages_forbid_scripts_and_network():
     """Do both pages carry a CSP that allows no script and no remote resource, and contain no script?"""
-    pages = [feedback.render_html(injected()),
-             class_report.render_class_report(class_results(), report_dir=Path("/r"), feedback_dir=Path("/r/f"), grading_seconds=1)]
+    pages = [feedback.render_html(injected(), exercise),
+             class_report.render_class_report(class_results(), exercise, report_dir=Path("/r"), feedback_dir=Path("/r/f"), grading_seconds=1)]
     for html in pages:
         soup = BeautifulSoup(html, "html.parser")
         csp = soup.find("meta", attrs={"http-equiv": "Content-Security-Policy"})["content"]
@@ -181,7 +182,7 @@ def test_pages_forbid_scripts_and_network():
 def test_long_student_text_is_cut():
     """Is a megabyte of student text cut to a short, marked excerpt?"""
     huge = result(message="x" * 1_000_000, output="- " + "y" * 1_000_000, failed=("early_stopping",))
-    html = feedback.render_html(huge)
+    html = feedback.render_html(huge, exercise)
     assert len(html) < 200_000
     assert "more characters cut" in html
 
@@ -193,11 +194,11 @@ def test_invisible_and_reordering_characters_are_removed():
 
 def test_markdown_feedback_is_inert_text():
     """Does the Markdown page hold the same checks, with no live HTML or links from the student?"""
-    markdown = feedback.render_markdown(injected())
+    markdown = feedback.render_markdown(injected(), exercise)
     assert "<script" not in markdown and "<img" not in markdown and "<iframe" not in markdown
     assert "&lt;script&gt;" in markdown
     assert "](" not in markdown.replace("\\](", "")  # every student bracket is escaped
-    for name in exercise.checks():
+    for name in exercise.checks:
         assert name in markdown
     assert "✗ FAILED: stopped_early" in markdown
     assert "Lowest validation loss: 0.2445, at epoch 9." in markdown
@@ -208,7 +209,7 @@ def test_page_names_stay_in_the_folder(name, tmp_path):
     """Does any submission name give a plain file name inside the output folder?"""
     stem = feedback.safe_name(name)
     assert stem and "/" not in stem and not stem.startswith(".") and len(stem) <= 90
-    written = feedback.write_feedback([result(name)], tmp_path / "out")
+    written = feedback.write_feedback([result(name)], tmp_path / "out", exercise)
     assert written[name].parent == tmp_path / "out"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{stem}.html", f"{stem}.md"]
 
@@ -223,7 +224,7 @@ def test_feedback_accepts_results_or_their_json(tmp_path):
     """Do a Result and its to_dict() form give the same page?"""
     one = result(failed=("early_stopping",))
     strip = lambda html: html.split("Generated by")[0]  # noqa: E731
-    assert strip(feedback.render_html(one)) == strip(feedback.render_html(one.to_dict()))
+    assert strip(feedback.render_html(one, exercise)) == strip(feedback.render_html(one.to_dict(), exercise))
 
 
 # ---------------------------------------------------------------- class report as data
@@ -251,8 +252,8 @@ def test_distribution_and_pass_rates_add_up():
     """Does the distribution count every submission and each check's pass rate match the results?"""
     results = class_results()
     assert sum(b["count"] for b in class_report.score_distribution(results)) == len(results)
-    rates = {row["name"]: row for row in class_report.check_pass_rates(results)}
-    assert list(rates) == list(exercise.checks())
+    rates = {row["name"]: row for row in class_report.check_pass_rates(results, exercise)}
+    assert list(rates) == list(exercise.checks)
     assert rates["stopped_early"]["passed"] == 1  # only alice
     assert rates["early_stopping"]["passed"] == 3  # alice, bob, erin
 
@@ -261,7 +262,7 @@ def test_distribution_and_pass_rates_add_up():
 
 
 def nbgrader_submission(course, student, *, secret=True):
-    folder = course / "submitted" / student / exercise.ASSIGNMENT
+    folder = course / "submitted" / student / exercise.name
     folder.mkdir(parents=True)
     (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
     if secret:
@@ -274,7 +275,7 @@ def test_nbgrader_feedback_goes_where_release_feedback_reads_it(tmp_path):
     nbgrader_submission(tmp_path, "alice")
     nbgrader_submission(tmp_path, "bob", secret=False)
     done = feedback.write_nbgrader_feedback([result("alice", student="alice"), result("bob", student="bob"),
-                                             result("x/y.ipynb"), result("eve", student="../eve")], tmp_path)
+                                             result("x/y.ipynb"), result("eve", student="../eve")], tmp_path, exercise)
     folder = tmp_path / "feedback" / "alice" / "callbacks"
     assert done.written == {"alice": folder / "callbacks.html"}
     assert sorted(p.name for p in folder.iterdir()) == ["callbacks.html", "submission_secret.txt", "timestamp.txt"]
@@ -290,7 +291,7 @@ def test_nbgrader_feedback_goes_where_release_feedback_reads_it(tmp_path):
 def test_pages_release_feedback_cannot_hand_out_are_written_only_on_request(tmp_path):
     """With releasable_only=False, does a submission without nbgrader's files get its page, flagged as unreleasable?"""
     nbgrader_submission(tmp_path, "bob", secret=False)
-    done = feedback.write_nbgrader_feedback([result("bob", student="bob")], tmp_path, releasable_only=False)
+    done = feedback.write_nbgrader_feedback([result("bob", student="bob")], tmp_path, exercise, releasable_only=False)
     assert done.written == {"bob": tmp_path / "feedback" / "bob" / "callbacks" / "callbacks.html"}
     assert "submission_secret.txt is missing" in done.unreleasable["bob"] and done.skipped == {}
 
@@ -306,23 +307,23 @@ def test_student_fetches_the_page_through_nbgrader(tmp_path):
               f'c.Exchange.root = r"{exchange}"\nc.Exchange.cache = r"{tmp_path / "cache"}"\n')
     for folder in (course, student_home):
         (folder / "nbgrader_config.py").write_text(config)
-    shutil.copytree(exercise.RELEASE_NOTEBOOK.parent, exchange / "keras-callbacks" / "outbound" / exercise.ASSIGNMENT)
+    shutil.copytree(exercise.release_notebook.parent, exchange / "keras-callbacks" / "outbound" / exercise.name)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("NBGRADER_COURSE_ROOT", None)
 
     def nbgrader(where, *args):
-        return subprocess.run([str(BIN / "nbgrader"), *args, exercise.ASSIGNMENT], cwd=where, env=env,
+        return subprocess.run([str(BIN / "nbgrader"), *args, exercise.name], cwd=where, env=env,
                               capture_output=True, text=True, check=True)
 
     nbgrader(student_home, "fetch_assignment")
     nbgrader(student_home, "submit")
     nbgrader(course, "collect")
     (student,) = [p.name for p in (course / "submitted").iterdir()]
-    done = feedback.write_nbgrader_feedback([result(student, failed=("stopped_early",), student=student)], course)
+    done = feedback.write_nbgrader_feedback([result(student, failed=("stopped_early",), student=student)], course, exercise)
     assert list(done.written) == [student]
     nbgrader(course, "release_feedback")
     nbgrader(student_home, "fetch_feedback")
-    (fetched,) = (student_home / exercise.ASSIGNMENT / "feedback").glob("*/callbacks.html")
+    (fetched,) = (student_home / exercise.name / "feedback").glob("*/callbacks.html")
     assert fetched.read_text() == done.written[student].read_text()
 
 
@@ -357,7 +358,7 @@ def pixels_near(image: Image.Image, colour: str, tolerance=40) -> int:
 def test_feedback_page_on_screen_shows_the_plot_marks_and_checks(tmp_path):
     """Opened in Chromium, does the page show the run's plot with epoch 9 as best and 14 as the stop,
     the limit and the checkpoint, and every check with its status?"""
-    page = feedback.write_feedback([result(failed=("stopped_early", "reload_val_loss"))], tmp_path / "out")["alice"]
+    page = feedback.write_feedback([result(failed=("stopped_early", "reload_val_loss"))], tmp_path / "out", exercise)["alice"]
     dom = rendered_dom(page, tmp_path)
     plot = dom.find("img", id="training-plot")
     assert plot["src"].startswith("data:image/png;base64,")
@@ -366,7 +367,7 @@ def test_feedback_page_on_screen_shows_the_plot_marks_and_checks(tmp_path):
     for mark in ("at epoch 9", "stopped after epoch 14", "epochs 10–14", "at most 200", "gives validation loss 0.2445"):
         assert mark in facts and mark in plot["alt"]
     statuses = {a["data-check"]: a.find(class_="badge").get_text(strip=True) for a in dom.select("article.check")}
-    assert statuses == {name: "✗ FAILED" if name in ("stopped_early", "reload_val_loss") else "✓ PASSED" for name in exercise.checks()}
+    assert statuses == {name: "✗ FAILED" if name in ("stopped_early", "reload_val_loss") else "✓ PASSED" for name in exercise.checks}
     # Out of nbgrader's total (12), the written question shown as pending, as formgrader will grade it.
     assert dom.find(id="score").get_text(" ", strip=True) == "6 / 12 points"
     assert "2 of the 12 points are for your written answer, graded by hand: pending" in dom.find(id="hand-graded").get_text(" ")
@@ -382,7 +383,7 @@ def test_feedback_page_on_screen_shows_the_plot_marks_and_checks(tmp_path):
 def test_injected_markup_shows_as_text_and_runs_nothing(tmp_path):
     """Does a submission with script and HTML in its name, messages and outputs show them as text,
     with no element of its own in the page and nothing run?"""
-    page = feedback.write_feedback([injected()], tmp_path / "out")[injected().submission]
+    page = feedback.write_feedback([injected()], tmp_path / "out", exercise)[injected().submission]
     dom = rendered_dom(page, tmp_path)
     assert dom.body.get("data-pwned") is None
     assert not dom.find_all(["script", "iframe", "a"], href=lambda h: h and h.startswith("javascript"))
@@ -401,8 +402,8 @@ def test_class_report_on_screen_links_trouble_to_feedback_pages(tmp_path):
     """Opened in Chromium, does the report show the distribution, every check's pass rate, the common
     failures and the grading time, and link each submission needing a person to its feedback page?"""
     results = class_results()
-    pages = feedback.write_feedback(results, tmp_path / "report" / "feedback")
-    report = class_report.write_class_report(results, tmp_path / "report" / "index.html",
+    pages = feedback.write_feedback(results, tmp_path / "report" / "feedback", exercise)
+    report = class_report.write_class_report(results, tmp_path / "report" / "index.html", exercise,
                                              feedback_dir=tmp_path / "report" / "feedback", grading_seconds=75.5)
     dom = rendered_dom(report, tmp_path)
     assert dom.body.get("data-pwned") is None and not dom.find_all(["script", "iframe"])
@@ -414,7 +415,7 @@ def test_class_report_on_screen_links_trouble_to_feedback_pages(tmp_path):
     assert flagged == {name: pages[name].resolve() for name in ("carol", "dave", "erin")}
     assert dom.find(id="attention-count").get_text() == "3"
     rates = {row["data-check"]: row.get_text(" ", strip=True) for row in dom.select("#check-rates tbody tr")}
-    assert list(rates) == list(exercise.checks())
+    assert list(rates) == list(exercise.checks)
     assert "1 of 6 (17%)" in rates["stopped_early"]
     counts = [int(row.find_all("td")[1].get_text()) for row in dom.select("#distribution tbody tr")]
     assert sum(counts) == len(results)
@@ -435,10 +436,10 @@ def test_real_graded_run_plot_marks_its_own_epochs(tmp_path):
     from autograder.grade import Submission, grade
     from autograder.sandbox import check_available
 
-    (graded,) = grade([Submission("solution", exercise.SOURCE_NOTEBOOK)], jobs=1, sandbox=check_available() is None)
-    run = feedback.read_training(graded.training)
+    (graded,) = grade([Submission("solution", exercise.source_notebook)], exercise, jobs=1, sandbox=check_available() is None)
+    run = feedback.read_training(graded.training, exercise)
     assert graded.score == graded.max_score and run.stopped_epoch is not None
-    dom = rendered_dom(feedback.write_feedback([graded], tmp_path)["solution"], tmp_path)
+    dom = rendered_dom(feedback.write_feedback([graded], tmp_path, exercise)["solution"], tmp_path)
     facts = dom.find(id="training-facts").get_text(" ")
     assert f"at epoch {run.best_epoch}." in facts and f"stopped after epoch {run.stopped_epoch} " in facts
     assert dom.find("img", id="training-plot") is not None
@@ -448,7 +449,7 @@ def test_the_graders_review_reasons_reach_the_student_escaped():
     """When the grader could not read some code, does the page say a person will look, and why, without live markup?"""
     flagged = result("eve")
     flagged.review = ["Cell 3, line 1: the code calls exec('<script>alert(1)</script>'); a person should check."]
-    page, markdown = feedback.render_html(flagged), feedback.render_markdown(flagged)
+    page, markdown = feedback.render_html(flagged, exercise), feedback.render_markdown(flagged, exercise)
     assert "A person will look at this notebook" in page and "A person will look at this notebook" in markdown
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert "A person will look" not in feedback.render_html(result("ada"))
+    assert "A person will look" not in feedback.render_html(result("ada"), exercise)

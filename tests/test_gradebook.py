@@ -5,7 +5,7 @@ import warnings
 
 from nbgrader.api import Gradebook
 
-from autograder import exercise
+from course import exercise
 from autograder.gradebook import record
 from autograder.submissions import find_submissions
 from conftest import nbgrader
@@ -13,23 +13,23 @@ from test_feedback import result
 
 
 def generated(course):
-    nbgrader(course, "generate_assignment", exercise.ASSIGNMENT)
+    nbgrader(course, "generate_assignment", exercise.name)
     return f"sqlite:///{course / 'gradebook.db'}"
 
 
 def test_submission_times_reach_nbgrader_export(course):
     """Does the time in nbgrader's timestamp.txt become the submission's timestamp, as `nbgrader autograde` stores it?"""
     db = generated(course)
-    folder = course / "submitted" / "alice" / exercise.ASSIGNMENT
+    folder = course / "submitted" / "alice" / exercise.name
     folder.mkdir(parents=True)
     (folder / "callbacks.ipynb").write_text("{}")
     (folder / "timestamp.txt").write_text("2026-03-01 09:30:00.000000 UTC")
     (submission,) = find_submissions([course / "submitted"])
     graded = result("alice", student="alice")
     graded.submitted_at = submission.timestamp.isoformat()
-    record([graded], db)
-    with Gradebook(db, exercise.course_id()) as gradebook:
-        assert str(gradebook.find_submission(exercise.ASSIGNMENT, "alice").timestamp) == "2026-03-01 09:30:00"
+    record([graded], db, exercise)
+    with Gradebook(db, exercise.course_id) as gradebook:
+        assert str(gradebook.find_submission(exercise.name, "alice").timestamp) == "2026-03-01 09:30:00"
     nbgrader(course, "export")
     (row,) = csv.DictReader(open(course / "grades.csv"))
     assert row["timestamp"].startswith("2026-03-01 09:30:00") and float(row["raw_score"]) == 10.0
@@ -37,7 +37,7 @@ def test_submission_times_reach_nbgrader_export(course):
 
 def test_an_unreadable_timestamp_is_flagged_not_fatal(course):
     """A timestamp.txt nbgrader cannot parse: is the submission still graded, with a reason for a person?"""
-    folder = course / "submitted" / "bob" / exercise.ASSIGNMENT
+    folder = course / "submitted" / "bob" / exercise.name
     folder.mkdir(parents=True)
     (folder / "callbacks.ipynb").write_text("{}")
     (folder / "timestamp.txt").write_text("yesterday, around noon")
@@ -51,5 +51,5 @@ def test_recording_shows_no_warnings(course):
     db = generated(course)
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
-        record([result(name, student=name) for name in ("alice", "bob", "carol")], db)
+        record([result(name, student=name) for name in ("alice", "bob", "carol")], db, exercise)
     assert [str(w.message) for w in shown] == []

@@ -29,13 +29,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from conftest import host_pids_of
-from autograder import evidence, exercise, intake, measure, sandbox
+from autograder import evidence, intake, measure, sandbox
+from course import exercise
 from autograder.grade import Submission, grade, results_json
 from autograder.sandbox import BASE_UID, Limits
 from hostile import cells
 from notebooks import submission
 
-CHECKS = exercise.checks()  # name -> points, in notebook order
+CHECKS = exercise.checks  # name -> points, in notebook order
 CONFIG = ("early_stopping", "model_checkpoint", "tensorboard_callback")
 # The honest solution needs 15-30 s in the sandbox on 2 cores; endless runs cost this much.
 LIMITS = Limits(wall_seconds=60)
@@ -477,7 +478,7 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-PROTECTED = [exercise.REFERENCE_FILE, exercise.SOURCE_NOTEBOOK, exercise.RELEASE_NOTEBOOK, *sorted(exercise.CHECKS_DIR.glob("*.py"))]
+PROTECTED = [exercise.reference_file, exercise.source_notebook, exercise.release_notebook, *sorted(exercise.checks_dir.glob("*.py"))]
 
 
 @dataclass
@@ -500,7 +501,7 @@ def grade_cases(cases, folder: Path, *, jobs=2, limits=LIMITS) -> Batch:
     Path(cells.PLANTED_MARKER).unlink(missing_ok=True)
     before = {str(p): digest(p) for p in watched}
     started = time.monotonic()
-    results = grade(submissions, jobs=jobs, limits=limits)
+    results = grade(submissions, exercise, jobs=jobs, limits=limits)
     seconds = time.monotonic() - started
     after = {str(p): digest(p) for p in watched}
     # Hold the slots' uids (waiting for any other grader on this host to finish its run on them):
@@ -572,9 +573,9 @@ def test_results_are_strict_json_and_every_page_is_written(batch, tmp_path):
 
     results = list(batch.results.values())
     json.loads(results_json(results), parse_constant=refuse)
-    pages = write_feedback(results, tmp_path / "feedback")
+    pages = write_feedback(results, tmp_path / "feedback", exercise)
     assert set(pages) == set(batch.results)
-    report = write_class_report(results, tmp_path / "class-report.html", feedback_dir=tmp_path / "feedback",
+    report = write_class_report(results, tmp_path / "class-report.html", exercise, feedback_dir=tmp_path / "feedback",
                                 grading_seconds=batch.seconds)
     text = report.read_text()
     assert all(html.escape(name) in text for name in batch.results if name == html.escape(name))
@@ -672,7 +673,7 @@ def test_read_notebook_accepts_bom_and_drops_everything_but_sources(tmp_path):
     notebook = submission()
     foreign_kernel_and_junk_outputs(notebook)
     path = write(tmp_path / "callbacks.ipynb", b"\xef\xbb\xbf" + nbformat.writes(notebook).encode())
-    clean = intake.clean(intake.read_notebook(path))
+    clean = intake.clean(intake.read_notebook(path), exercise)
     assert clean.metadata.kernelspec == intake.KERNELSPEC
     for cell in clean.cells:
         assert set(cell.get("metadata", {})) <= set(), cell.metadata
@@ -683,8 +684,8 @@ def test_read_notebook_accepts_bom_and_drops_everything_but_sources(tmp_path):
 def test_clean_restores_the_locked_setup_cell():
     notebook = submission()
     swap_data_in_setup_cell(notebook)
-    clean = intake.clean(notebook)
-    release = nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+    clean = intake.clean(notebook, exercise)
+    release = nbformat.read(exercise.release_notebook, as_version=4)
     setup = next(c.source for c in release.cells if _grade_id(c) == exercise.SETUP_CELL)
     assert setup in [cell.source for cell in clean.cells]
     assert not any("learning_rate=0.05" in cell.source for cell in clean.cells)
@@ -696,7 +697,7 @@ def test_clean_ignores_grade_ids_that_are_not_strings(grade_id):
     for cell in notebook.cells:
         if _grade_id(cell) in CHECKS:
             cell.metadata["nbgrader"]["grade_id"] = grade_id
-    clean = intake.clean(notebook)
+    clean = intake.clean(notebook, exercise)
     snapshots = [cell for cell in clean.cells if cell.source.startswith("# autograder:")]
     # The test cells count as deleted: their snapshots go back after the answers, plus the final
     # one; the student's cells themselves run as plain code.
@@ -740,8 +741,8 @@ def test_relative_to_run_refuses_paths_leaving_the_folder(path, cwd):
 
 
 def test_relative_to_run_accepts_paths_inside():
-    assert evidence.relative_to_run("/submission/checkpoints/./best_model.weights.h5", "/submission").as_posix() == exercise.CHECKPOINT
-    assert evidence.relative_to_run("checkpoints//best_model.weights.h5", "/x").as_posix() == exercise.CHECKPOINT
+    assert evidence.relative_to_run("/submission/checkpoints/./best_model.weights.h5", "/submission").as_posix() == exercise.settings["checkpoint"]
+    assert evidence.relative_to_run("checkpoints//best_model.weights.h5", "/x").as_posix() == exercise.settings["checkpoint"]
 
 
 def snapshot_folder(work, name="final"):
@@ -762,26 +763,26 @@ def test_load_snapshot_refuses_hostile_evidence_files(tmp_path):
     }
     for name, data in bad.items():
         write(snapshot_folder(tmp_path, name) / "evidence.json", data)
-        snapshot = evidence.load_snapshot(tmp_path, name)
+        snapshot = evidence.load_snapshot(tmp_path, name, exercise.variables)
         assert snapshot.variables == {} and snapshot.name == evidence.FINAL, name
         assert len(snapshot.problems) == 1, (name, snapshot.problems)  # why this file was refused
     (snapshot_folder(tmp_path, "linked")).mkdir(parents=True)
     (snapshot_folder(tmp_path, "linked") / "evidence.json").symlink_to(snapshot_folder(tmp_path, "stopped_early") / "evidence.json")
-    assert "symbolic link" in evidence.load_snapshot(tmp_path, "linked").problems[0]
+    assert "symbolic link" in evidence.load_snapshot(tmp_path, "linked", exercise.variables).problems[0]
 
 
 def test_load_snapshot_with_deep_but_parsable_extra_fields_does_not_crash(tmp_path):
     """500 nested lists parse; extra top-level fields are not validated deeply and are never used."""
     data = dict(cells.FORGED_EVIDENCE, extra=json.loads("[" * 500 + "]" * 500))
     write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
-    snapshot = evidence.load_snapshot(tmp_path, "final")
+    snapshot = evidence.load_snapshot(tmp_path, "final", exercise.variables)
     assert snapshot.get("best_val_loss") == {"type": "numpy.float64", "value": cells.BEST_VAL_LOSS}
 
 
 def test_final_weights_path_comes_from_the_grader_not_the_snapshot(tmp_path):
     data = dict(cells.FORGED_EVIDENCE, final_model_saved=True, final_weights="/etc/passwd")
     write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
-    snapshot = evidence.load_snapshot(tmp_path, "final")
+    snapshot = evidence.load_snapshot(tmp_path, "final", exercise.variables)
     assert snapshot.final_weights == evidence.SNAPSHOTS / "final" / "final_model.weights.h5"
 
 
@@ -790,14 +791,14 @@ def test_other_models_files_are_named_by_the_grader_not_by_their_variables(tmp_p
     data = dict(cells.FORGED_EVIDENCE, models=[{"variable": "../../etc/passwd", "saved": True, "file": "/etc/passwd"},
                                                {"variable": "unsaved", "saved": False}])
     write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
-    snapshot = evidence.load_snapshot(tmp_path, "final")
+    snapshot = evidence.load_snapshot(tmp_path, "final", exercise.variables)
     assert snapshot.models == {"../../etc/passwd": evidence.SNAPSHOTS / "final" / "model_0.weights.h5", "unsaved": None}
 
 
 def test_more_models_than_exported_make_the_snapshot_invalid(tmp_path):
     data = dict(cells.FORGED_EVIDENCE, models=[{"variable": f"m{i}", "saved": True} for i in range(evidence.MAX_MODELS + 1)])
     write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
-    snapshot = evidence.load_snapshot(tmp_path, "final")
+    snapshot = evidence.load_snapshot(tmp_path, "final", exercise.variables)
     assert snapshot.variables == {} and "expected shape" in snapshot.problems[0]
 
 
@@ -808,7 +809,7 @@ def test_val_loss_of_refuses_files_that_are_not_weights(tmp_path):
     write(tmp_path / "truncated.weights.h5", measure.HDF5_SIGNATURE + b"\0" * 100)
     for name, message in [("text.weights.h5", "not a Keras weights file"), ("truncated.weights.h5", "not a readable weights file")]:
         with pytest.raises(evidence.BadEvidence, match=message):
-            measure.val_loss_of(tmp_path, name)
+            measure.val_loss_of(exercise, tmp_path, name)
 
 
 @pytest.mark.slow
@@ -820,7 +821,7 @@ def test_val_loss_of_refuses_a_decompression_bomb(tmp_path):
     import h5py
     import tracemalloc
 
-    model = exercise.setup()["build_model"]()
+    model = exercise.setup["build_model"]()
     model.save_weights(tmp_path / "bomb.weights.h5")
     with h5py.File(tmp_path / "bomb.weights.h5", "a") as file:
         del file["layers/dense/vars/0"]
@@ -829,7 +830,7 @@ def test_val_loss_of_refuses_a_decompression_bomb(tmp_path):
     tracemalloc.start()
     try:
         with pytest.raises(evidence.BadEvidence, match="unpacks to"):
-            measure.val_loss_of(tmp_path, "bomb.weights.h5")
+            measure.val_loss_of(exercise, tmp_path, "bomb.weights.h5")
         assert tracemalloc.get_traced_memory()[1] < 100 * 2**20
     finally:
         tracemalloc.stop()
@@ -842,7 +843,7 @@ def test_val_loss_of_refuses_links_out_of_the_file(tmp_path, kind):
     import h5py
     import numpy as np
 
-    model = exercise.setup()["build_model"]()
+    model = exercise.setup["build_model"]()
     model.save_weights(tmp_path / "other.weights.h5")
     model.save_weights(tmp_path / "hostile.weights.h5")
     with h5py.File(tmp_path / "hostile.weights.h5", "a") as file:
@@ -851,11 +852,11 @@ def test_val_loss_of_refuses_links_out_of_the_file(tmp_path, kind):
             file["layers/dense/vars/0"] = h5py.ExternalLink(str(tmp_path / "other.weights.h5"), "layers/dense/vars/0")
         elif kind == "external storage":
             file.create_dataset("layers/dense/vars/0", shape=(64, 128), dtype="f4",
-                                external=[(str(exercise.REFERENCE_FILE), 0, h5py.h5f.UNLIMITED)])
+                                external=[(str(exercise.reference_file), 0, h5py.h5f.UNLIMITED)])
         else:
-            file["layers/dense/vars/0"] = np.array([exercise.REFERENCE_FILE.read_bytes()[:200]] * 8192).reshape(64, 128)
+            file["layers/dense/vars/0"] = np.array([exercise.reference_file.read_bytes()[:200]] * 8192).reshape(64, 128)
     with pytest.raises(evidence.BadEvidence) as refused:
-        measure.val_loss_of(tmp_path, "hostile.weights.h5")
+        measure.val_loss_of(exercise, tmp_path, "hostile.weights.h5")
     assert "autograder reference" not in str(refused.value)
 
 

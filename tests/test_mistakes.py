@@ -14,14 +14,14 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import exercise
+from course import exercise
 from autograder.grade import Submission, grade
 from hostile.cells import EPOCHS_RUN
 from notebooks import SOLUTION, submission, write
 
 pytestmark = pytest.mark.slow
 
-CHECKS = exercise.checks()  # name -> points, in notebook order
+CHECKS = exercise.checks  # name -> points, in notebook order
 
 
 def fit(*, callbacks="[early_stopping, model_checkpoint, tensorboard_callback]", data="validation_data=(x_val, y_val)",
@@ -325,12 +325,12 @@ SOLUTION_NAME, RELEASE_NAME = "solution", "release"
 def graded(tmp_path_factory):
     """{name: Result} for the solution, the untouched release and every mistake, graded in one batch."""
     notebooks = {**{m.name: m.notebook() for m in MISTAKES}, SOLUTION_NAME: submission(),
-                 RELEASE_NAME: nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)}
+                 RELEASE_NAME: nbformat.read(exercise.release_notebook, as_version=4)}
     submissions = [
         Submission(name, write(notebook, tmp_path_factory.mktemp("submission") / "callbacks.ipynb"))
         for name, notebook in notebooks.items()
     ]
-    results = grade(submissions, jobs=2)
+    results = grade(submissions, exercise, jobs=2)
     return {result.submission: result for result in results}
 
 

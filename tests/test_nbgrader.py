@@ -5,7 +5,7 @@ import csv
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import exercise
+from course import exercise
 from autograder.grade import find_submissions, grade
 from autograder.gradebook import record
 from conftest import nbgrader
@@ -28,21 +28,21 @@ def graded_course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     import shutil
 
-    shutil.copytree(exercise.SOURCE_DIR, course / "assignments" / exercise.ASSIGNMENT)
-    shutil.copy(exercise.ROOT / "nbgrader_config.py", course)
-    nbgrader(course, "generate_assignment", exercise.ASSIGNMENT)
+    shutil.copytree(exercise.source_dir, course / "assignments" / exercise.name)
+    shutil.copy(exercise.course / "nbgrader_config.py", course)
+    nbgrader(course, "generate_assignment", exercise.name)
     for student, notebook in CLASS.items():
-        write(notebook, course / "submitted" / student / exercise.ASSIGNMENT / "callbacks.ipynb")
+        write(notebook, course / "submitted" / student / exercise.name / "callbacks.ipynb")
         nbgrader(course, "db", "student", "add", student)
-    nbgrader(course, "autograde", exercise.ASSIGNMENT)
+    nbgrader(course, "autograde", exercise.name)
     return course
 
 
 def nbgrader_scores(course, db_name="gradebook.db"):
     """{student: {check: auto_score}} from nbgrader's gradebook."""
-    with Gradebook(f"sqlite:///{course / db_name}", exercise.course_id()) as gradebook:
+    with Gradebook(f"sqlite:///{course / db_name}", exercise.course_id) as gradebook:
         return {
-            student: {name: gradebook.find_grade(name, "callbacks", exercise.ASSIGNMENT, student).auto_score for name in exercise.checks()}
+            student: {name: gradebook.find_grade(name, "callbacks", exercise.name, student).auto_score for name in exercise.checks}
             for student in CLASS
         }
 
@@ -52,7 +52,7 @@ def test_validate_passes_a_finished_notebook_and_fails_an_untouched_one(tmp_path
     finished = write(CLASS["alice"], tmp_path / "finished" / "callbacks.ipynb")
     untouched = write(CLASS["bob"], tmp_path / "untouched" / "callbacks.ipynb")
     for notebook in (finished, untouched):
-        (notebook.parent / "data").symlink_to(exercise.SOURCE_DIR / "data")
+        (notebook.parent / "data").symlink_to(exercise.source_dir / "data")
     assert "Success! Your notebook passes all the tests." in nbgrader(tmp_path, "validate", str(finished)).stdout
     assert "Success!" in nbgrader(tmp_path, "validate", "--invert", str(untouched)).stdout
 
@@ -68,10 +68,10 @@ def test_nbgrader_autograde_gives_the_solution_full_marks(graded_course):
 
 def test_our_grader_gives_the_scores_nbgrader_gives(graded_course):
     """Check by check, does `python -m autograder grade` agree with `nbgrader autograde`?"""
-    results = grade(find_submissions([graded_course / "submitted"]), jobs=2)
+    results = grade(find_submissions([graded_course / "submitted"]), exercise, jobs=2)
     ours = {result.submission: {test.name: test.score for test in result.tests} for result in results}
     assert ours == nbgrader_scores(graded_course)
-    assert ours["alice"] == exercise.checks()
+    assert ours["alice"] == exercise.checks
     assert ours["carol"]["early_stopping"] == 0 and ours["dan"]["reload_val_loss"] == 0
 
 
@@ -80,11 +80,11 @@ def test_gradebook_option_stores_our_scores_for_nbgrader(graded_course):
     import shutil
 
     shutil.copy(graded_course / "gradebook.db", graded_course / "ours.db")
-    with Gradebook(f"sqlite:///{graded_course / 'ours.db'}", exercise.course_id()) as gradebook:
+    with Gradebook(f"sqlite:///{graded_course / 'ours.db'}", exercise.course_id) as gradebook:
         for student in CLASS:  # forget nbgrader's scores first
-            for name in exercise.checks():
-                gradebook.find_grade(name, "callbacks", exercise.ASSIGNMENT, student).auto_score = None
+            for name in exercise.checks:
+                gradebook.find_grade(name, "callbacks", exercise.name, student).auto_score = None
         gradebook.db.commit()
-    results = grade(find_submissions([graded_course / "submitted"]), jobs=2)
-    record(results, f"sqlite:///{graded_course / 'ours.db'}")
+    results = grade(find_submissions([graded_course / "submitted"]), exercise, jobs=2)
+    record(results, f"sqlite:///{graded_course / 'ours.db'}", exercise)
     assert nbgrader_scores(graded_course, "ours.db") == {r.submission: {t.name: t.score for t in r.tests} for r in results}

@@ -5,32 +5,32 @@ import json
 
 import nbformat
 
-from autograder import exercise
+from course import exercise
 from conftest import nbgrader
 
-RELEASE = exercise.RELEASE_NOTEBOOK.parent
+RELEASE = exercise.release_notebook.parent
 
 
 def test_committed_release_is_what_nbgrader_generates(course):
     """Is release/ exactly what `nbgrader generate_assignment` makes of assignments/ today?"""
-    nbgrader(course, "generate_assignment", exercise.ASSIGNMENT, "--force")
-    fresh = course / "release" / exercise.ASSIGNMENT
+    nbgrader(course, "generate_assignment", exercise.name, "--force")
+    fresh = course / "release" / exercise.name
     comparison = filecmp.dircmp(fresh, RELEASE)
     assert not (comparison.left_only or comparison.right_only), "release/ and a fresh release hold different files: run `make release`."
     for relative in ["callbacks.ipynb", "data/digits.npz"]:
-        assert (fresh / relative).read_bytes() == (RELEASE / relative).read_bytes(), f"release/{exercise.ASSIGNMENT}/{relative} is stale: run `make release`."
+        assert (fresh / relative).read_bytes() == (RELEASE / relative).read_bytes(), f"release/{exercise.name}/{relative} is stale: run `make release`."
 
 
 def test_a_run_in_place_leaves_nothing_in_the_release(course):
     """After the instructor ran the source notebook in place (weights, logs, snapshots beside it), does
     `nbgrader generate_assignment` still release only the notebook and its data?"""
-    source = course / "assignments" / exercise.ASSIGNMENT
+    source = course / "assignments" / exercise.name
     for left in ["checkpoints/best_model.weights.h5", "logs/fit/20260101-120000/train/events.out.tfevents.1.host.2.v2",
                  ".autograder/snapshots/final/evidence.json", "model.keras", "data/extra.weights.h5"]:
         (source / left).parent.mkdir(parents=True, exist_ok=True)
         (source / left).write_bytes(b"left by a run")
-    nbgrader(course, "generate_assignment", exercise.ASSIGNMENT, "--force")
-    fresh = course / "release" / exercise.ASSIGNMENT
+    nbgrader(course, "generate_assignment", exercise.name, "--force")
+    fresh = course / "release" / exercise.name
     files = sorted(p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file())
     assert files == ["callbacks.ipynb", "data/digits.npz"]
 
@@ -43,11 +43,11 @@ def test_release_holds_only_the_notebook_and_its_data():
 
 def test_release_has_no_solution_hidden_test_or_output():
     """Does the student see no solution, no hidden check call and no output?"""
-    notebook = nbformat.read(exercise.RELEASE_NOTEBOOK, as_version=4)
+    notebook = nbformat.read(exercise.release_notebook, as_version=4)
     text = json.dumps(notebook)
     for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "autograder", "check(", "I would keep the checkpointed model"):
         assert secret not in text
-    assert "checkpoint_val_loss" not in text and f"{exercise.reference()['solution']['min_val_loss']:.6f}" not in text
+    assert "checkpoint_val_loss" not in text and f"{exercise.reference['solution']['min_val_loss']:.6f}" not in text
     for cell in notebook.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
@@ -55,21 +55,21 @@ def test_release_has_no_solution_hidden_test_or_output():
 
 def test_every_graded_test_cell_has_a_hidden_check_of_the_same_name():
     """Is each graded test cell's grade id the name of exactly one hidden check module, and back?"""
-    modules = {p.stem.removeprefix("test_") for p in exercise.CHECKS_DIR.glob("test_*.py")}
-    assert set(exercise.checks()) == modules
+    modules = {p.stem.removeprefix("test_") for p in exercise.checks_dir.glob("test_*.py")}
+    assert set(exercise.checks) == modules
 
 
 def test_hidden_regions_hold_one_call_into_the_grader():
     """Is there no check logic in the notebook: each hidden region is one call of check(<its grade id>)?"""
-    for cell in exercise.source_notebook().cells:
+    for cell in exercise.source.cells:
         meta = exercise.nbgrader_meta(cell)
-        if meta.get("grade_id") in exercise.checks():
+        if meta.get("grade_id") in exercise.checks:
             hidden = cell.source.split("### BEGIN HIDDEN TESTS\n")[1].split("### END HIDDEN TESTS")[0]
             assert hidden == f'from autograder import check; check("{meta["grade_id"]}")\n'
 
 
 def test_checks_points_add_up_to_the_autograded_total():
     """Do the auto-graded checks carry 10 points, with 2 more for the written question?"""
-    assert sum(exercise.checks().values()) == 10
-    manual = [exercise.nbgrader_meta(c) for c in exercise.source_notebook().cells if c.cell_type == "markdown"]
+    assert sum(exercise.checks.values()) == 10
+    manual = [exercise.nbgrader_meta(c) for c in exercise.source.cells if c.cell_type == "markdown"]
     assert [m["points"] for m in manual if m.get("grade")] == [2]

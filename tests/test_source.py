@@ -6,8 +6,15 @@ read as "not passed". Each case is the cells after the locked setup, as a studen
 
 import pytest
 
-from autograder import exercise, source
+from autograder import source
+from course import exercise
 from notebooks import SOLUTION
+
+
+def read(cells):
+    """The grader's reading of `cells` as a submission of the callbacks assignment."""
+    return source.read(cells, exercise)
+
 
 ES, MC, TB = (SOLUTION[f"answer_{name}"] for name in ("early_stopping", "model_checkpoint", "tensorboard_callback"))
 CALLBACKS = ES + "\n" + MC + "\n" + TB + "\n"
@@ -75,8 +82,8 @@ def cells(sources):
 
 @pytest.mark.parametrize("name", HONEST)
 def test_honest_style_reads_as_passed(name):
-    reading = source.read(cells(HONEST[name]))
-    for callback in exercise.callbacks():
+    reading = read(cells(HONEST[name]))
+    for callback in exercise.callbacks:
         assert reading.callback("final", callback).passed is not False, (name, callback, reading.callback("final", callback))
     assert not reading.suspicious, reading.suspicious
 
@@ -84,21 +91,21 @@ def test_honest_style_reads_as_passed(name):
 @pytest.mark.parametrize("name", ["the solution", "list in a variable", "append", "kwargs dict", "helper returning the list",
                                   "built in the list, then named", "tf.keras aliases", "magics and comments"])
 def test_common_honest_styles_are_followed_to_the_end(name):
-    reading = source.read(cells(HONEST[name]))
-    assert all(reading.callback("final", c).passed is True for c in exercise.callbacks()), reading.passed
+    reading = read(cells(HONEST[name]))
+    assert all(reading.callback("final", c).passed is True for c in exercise.callbacks), reading.passed
 
 
 @pytest.mark.parametrize("name", EVASIONS)
 def test_evasion_reads_as_not_passed(name):
-    reading = source.read(cells(EVASIONS[name]))
-    for callback in exercise.callbacks():
+    reading = read(cells(EVASIONS[name]))
+    for callback in exercise.callbacks:
         found = reading.callback("final", callback)
         assert found.passed is False, (name, callback, found)
         assert callback in found.message and "step 4" in found.message
 
 
 def test_message_names_the_callback_and_the_fit():
-    reading = source.read(cells([CALLBACKS, fit("callbacks=[early_stopping, tensorboard_callback], ")]))
+    reading = read(cells([CALLBACKS, fit("callbacks=[early_stopping, tensorboard_callback], ")]))
     assert reading.callback("final", "early_stopping").passed is True
     message = reading.callback("final", "model_checkpoint").message
     assert message.startswith("`model_checkpoint` was created but not passed to model.fit(..., callbacks=[...]) in step 4"), message
@@ -107,14 +114,14 @@ def test_message_names_the_callback_and_the_fit():
 
 def test_state_is_read_at_each_snapshot():
     """Each check sees the callbacks as they stand at its own test cell (its snapshot)."""
-    snapshot = next(text for text, name in source._snapshot_sources().items() if name == "stopped_early")
-    reading = source.read(cells([CALLBACKS, fit(), snapshot, "history = None\n"]))
+    snapshot = next(text for text, name in source._snapshot_sources(exercise).items() if name == "stopped_early")
+    reading = read(cells([CALLBACKS, fit(), snapshot, "history = None\n"]))
     assert reading.callback("stopped_early", "early_stopping").passed is True
     assert reading.callback("final", "early_stopping").passed is False
 
 
 def test_snapshot_cells_are_not_the_students_code():
-    reading = source.read(cells([*source._snapshot_sources(), CALLBACKS, fit()]))
+    reading = read(cells([*source._snapshot_sources(exercise), CALLBACKS, fit()]))
     assert not reading.suspicious and not reading.unreadable
 
 
@@ -140,19 +147,19 @@ SUSPICIOUS = {
 
 @pytest.mark.parametrize("name", SUSPICIOUS)
 def test_code_that_defeats_reading_is_listed(name):
-    reading = source.read([("markdown", "## Scratch"), ("code", "x = 1"), ("code", SUSPICIOUS[name])])
+    reading = read([("markdown", "## Scratch"), ("code", "x = 1"), ("code", SUSPICIOUS[name])])
     assert reading.suspicious, name
     place, what = reading.suspicious[0]
     assert place.cell == 3 and place.line >= 1 and place.heading == "Scratch", reading.suspicious
 
 
 def test_unparsable_cell_is_noted_not_fatal():
-    reading = source.read(cells(["def broken(:\n", CALLBACKS, fit()]))
+    reading = read(cells(["def broken(:\n", CALLBACKS, fit()]))
     assert reading.unreadable and reading.callback("final", "early_stopping").passed is True
 
 
 def test_keras_methods_named_like_builtins_are_not_listed():
-    reading = source.read(cells(["model = build_model()\nmodel.compile(optimizer='adam', loss='mse')\nx = cbs_eval = 1\n", CALLBACKS, fit()]))
+    reading = read(cells(["model = build_model()\nmodel.compile(optimizer='adam', loss='mse')\nx = cbs_eval = 1\n", CALLBACKS, fit()]))
     assert not reading.suspicious, reading.suspicious
 
 
@@ -160,7 +167,7 @@ def test_the_solution_notebook_is_read_cleanly():
     from autograder import intake
     from notebooks import submission
 
-    reading = source.read(source.cells_of(intake.clean(submission())))
+    reading = read(source.cells_of(intake.clean(submission(), exercise)))
     assert not reading.suspicious and not reading.unreadable
     for check, name in (("stopped_early", "early_stopping"), ("best_weights_file", "model_checkpoint"),
                         ("tensorboard_logs", "tensorboard_callback")):
@@ -170,17 +177,17 @@ def test_the_solution_notebook_is_read_cleanly():
 def test_review_lists_the_lines_for_a_person(tmp_path):
     from autograder.verify import Context, review
 
-    sentences = review(Context(tmp_path, sources=tuple(cells([CALLBACKS, "exec(open('x').read())\n" + fit()]))))
+    sentences = review(Context(exercise, tmp_path, sources=tuple(cells([CALLBACKS, "exec(open('x').read())\n" + fit()]))))
     assert sentences and sentences[0].startswith("Cell 3, line 1 (Your turn, step 4: build and train): the code calls exec()"), sentences
     assert "a person should check" in sentences[0]
-    assert review(Context(tmp_path, sources=tuple(cells([CALLBACKS, fit()])))) == []
-    assert review(Context(tmp_path)) == []
+    assert review(Context(exercise, tmp_path, sources=tuple(cells([CALLBACKS, fit()])))) == []
+    assert review(Context(exercise, tmp_path)) == []
 
 
 def test_review_says_when_the_fit_cannot_be_followed(tmp_path):
     from autograder.verify import Context, review
 
-    sentences = review(Context(tmp_path, sources=tuple(cells([CALLBACKS, fit("callbacks=sorted(stuff), ")]))))
+    sentences = review(Context(exercise, tmp_path, sources=tuple(cells([CALLBACKS, fit("callbacks=sorted(stuff), ")]))))
     assert any("could not tell" in s and "`early_stopping`" in s for s in sentences), sentences
 
 
@@ -197,10 +204,10 @@ def test_review_says_when_the_fit_cannot_be_followed(tmp_path):
 ])
 def test_fit_changes_name_what_the_call_itself_shows(call, changes):
     """Are the fit's arguments that change step 4's training named, and honest ones (or unknown values) not?"""
-    place, found = source.read([("code", CALLBACKS), ("code", f"model = build_model()\nhistory = model.fit({call})\n")]).fit_changes("final")
+    place, found = read([("code", CALLBACKS), ("code", f"model = build_model()\nhistory = model.fit({call})\n")]).fit_changes("final")
     assert [change.written for change in found] == changes
     assert (place.cell, place.line) == (2, 2)
 
 
 def test_fit_changes_unknown_without_a_fit():
-    assert source.read([("code", "history = None\n")]).fit_changes("final") == (None, [])
+    assert read([("code", "history = None\n")]).fit_changes("final") == (None, [])

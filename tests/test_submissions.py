@@ -11,12 +11,12 @@ import pytest
 
 from conftest import nbgrader  # at import: the hidden suite, run in-process by other tests, brings its own `conftest`
 
-from autograder import exercise
+from course import exercise
 from autograder.grade import Result, grade_sheet, table
 from autograder.submissions import find_submissions, student_id_problem
 from autograder.untrusted_text import spreadsheet, terminal
 
-A = exercise.ASSIGNMENT
+A = exercise.name
 
 
 def notebook(path):
@@ -94,7 +94,7 @@ def test_a_notebook_named_directly_is_its_students_only_in_the_layout(tmp_path):
 
 
 def result(name, status="graded"):
-    return Result(name, 0.0, 10.0, [], status)
+    return Result(name, "callbacks", 0.0, 10.0, [], status)
 
 
 def test_names_cannot_forge_rows_or_escape_in_the_printed_table():
@@ -141,5 +141,5 @@ def test_a_class_with_forged_names_grades_only_real_students_into_the_gradebook(
     assert sorted(r["submission"] for r in results) == ["=cmd", "mallory"]
     assert "ghost" in done.stderr and "4 folders deep" in done.stderr and "x?y" in done.stderr
     assert "'=cmd" in (out / "grades.csv").read_text()
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", exercise.course_id()) as gradebook:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", exercise.course_id) as gradebook:
         assert sorted(student.id for student in gradebook.students) == ["=cmd", "mallory"]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import autograder.grade as grade_module
-from autograder import class_report, cli, exercise, feedback
+from autograder import class_report, cli, feedback
+from course import exercise
 from autograder.grade import Result, json_safe, results_json
 from autograder.verify import CheckResult
 
@@ -27,17 +28,17 @@ def _strict(text):
 
 def checks(score=None):
     return [CheckResult(name, points if score is None else score, points, "passed" if score is None else "failed",
-                        f"{name}: passed") for name, points in exercise.checks().items()]
+                        f"{name}: passed") for name, points in exercise.checks.items()]
 
 
 def honest(name):
-    return Result(name, 10.0, 10.0, checks(), training={"loss": [1.0, 0.5], "val_loss": [1.1, 0.6],
+    return Result(name, "callbacks", 10.0, 10.0, checks(), training={"loss": [1.0, 0.5], "val_loss": [1.1, 0.6],
                                                        "checkpoint_val_loss": 0.6, "epochs_limit": 200, "patience": 5})
 
 
 def poisoned(name="poisoned"):
     """A result holding every value a run can put in its history, where results carry them."""
-    return Result(name, 0.0, 10.0, checks(score=float("nan")), seconds=float("inf"), message="x",
+    return Result(name, "callbacks", 0.0, 10.0, checks(score=float("nan")), seconds=float("inf"), message="x",
                   training={"loss": POISONS, "val_loss": [*POISONS, 0.5, "nan", None, True],
                             "checkpoint_val_loss": 10 ** 4000, "epochs_limit": 10 ** 4000, "patience": float("nan"),
                             10 ** 4000: np.float32("nan"), "nested": [[float("inf")]]},
@@ -61,7 +62,7 @@ def test_results_are_strict_json_whatever_the_values():
 
 
 def test_a_result_that_cannot_be_written_does_not_cost_the_others_their_results():
-    broken = Result("broken", 0.0, 10.0, [Unwritable()])
+    broken = Result("broken", "callbacks", 0.0, 10.0, [Unwritable()])
     data = _strict(results_json([honest("a"), broken, honest("b")]))
     assert [entry["status"] for entry in data] == ["graded", "grader error", "graded"]
     assert "could not be written" in data[1]["message"]
@@ -78,24 +79,24 @@ def test_json_safe(value, safe):
 
 def test_poisoned_training_still_renders_its_page():
     """10 ** 4000 and NaN in the curves are left out of the plot, said in words."""
-    page = feedback.render_html(poisoned())
+    page = feedback.render_html(poisoned(), exercise)
     assert "Feedback" in page or "feedback" in page
-    markdown = feedback.render_markdown(poisoned())
+    markdown = feedback.render_markdown(poisoned(), exercise)
     assert "not a finite number" in markdown or "not finite numbers" in markdown
 
 
 def test_one_page_that_cannot_render_costs_no_one_else_theirs(tmp_path, monkeypatch):
     real = feedback.feedback_view
 
-    def view(result, **kwargs):
+    def view(result, *args, **kwargs):
         if feedback.as_dict(result)["submission"] == "poisoned":
             raise OverflowError("int too large to convert to float")
-        return real(result, **kwargs)
+        return real(result, *args, **kwargs)
 
     monkeypatch.setattr(feedback, "feedback_view", view)
-    results = [honest("a"), poisoned(), Result("broken", 0.0, 10.0, [Unwritable()]), honest("b")]
+    results = [honest("a"), poisoned(), Result("broken", "callbacks", 0.0, 10.0, [Unwritable()]), honest("b")]
     problems = {}
-    written = feedback.write_feedback(results, tmp_path / "feedback", problems=problems)
+    written = feedback.write_feedback(results, tmp_path / "feedback", exercise, problems=problems)
     assert set(written) == {"a", "poisoned", "broken", "b"}
     assert set(problems) == {"poisoned", "broken"}
     placeholder = (tmp_path / "feedback" / "poisoned.html").read_text()
@@ -103,7 +104,7 @@ def test_one_page_that_cannot_render_costs_no_one_else_theirs(tmp_path, monkeypa
     assert "could not be rendered" in (tmp_path / "feedback" / "poisoned.md").read_text()
     for name in ("a", "b"):
         assert "could not be rendered" not in written[name].read_text()
-    report = class_report.report_view(results, report_dir=tmp_path, feedback_dir=tmp_path / "feedback",
+    report = class_report.report_view(results, exercise, report_dir=tmp_path, feedback_dir=tmp_path / "feedback",
                                       grading_seconds=1.0, page_problems=problems)
     assert [row["name"] for row in report["rows"]] == ["a", "poisoned", "broken", "b"]
     flagged = {row["name"]: row["reasons"] for row in report["attention"]}
@@ -114,7 +115,7 @@ def test_one_page_that_cannot_render_costs_no_one_else_theirs(tmp_path, monkeypa
 def test_class_report_survives_poisoned_numbers(tmp_path):
     results = [honest("a"), poisoned(), {"submission": "odd", "score": 10 ** 4000, "max_score": float("nan"),
                                           "tests": 5, "seconds": "slow", "review": "no list"}]
-    path = class_report.write_class_report(results, tmp_path / "class-report.html", feedback_dir=tmp_path,
+    path = class_report.write_class_report(results, tmp_path / "class-report.html", exercise, feedback_dir=tmp_path,
                                            grading_seconds=float("inf"))
     html = path.read_text()
     assert "poisoned" in html and "odd" in html
@@ -129,7 +130,7 @@ def test_one_row_that_cannot_be_shown_costs_only_itself(tmp_path, monkeypatch):
         return real(result)
 
     monkeypatch.setattr(class_report, "attention", attention)
-    view = class_report.report_view([honest("a"), poisoned(), honest("b")], report_dir=tmp_path,
+    view = class_report.report_view([honest("a"), poisoned(), honest("b")], exercise, report_dir=tmp_path,
                                     feedback_dir=tmp_path, grading_seconds=1.0)
     rows = {row["name"]: row for row in view["rows"]}
     assert rows["a"]["score"] == "10" and rows["poisoned"]["status"] == "unreadable"
@@ -138,18 +139,18 @@ def test_one_row_that_cannot_be_shown_costs_only_itself(tmp_path, monkeypatch):
 
 def test_nbgrader_feedback_survives_a_page_that_cannot_render(tmp_path, monkeypatch):
     for student in ("alice", "mallory"):
-        folder = tmp_path / "submitted" / student / exercise.ASSIGNMENT
+        folder = tmp_path / "submitted" / student / exercise.name
         folder.mkdir(parents=True)
         for name in feedback.NBGRADER_FILES:
             (folder / name).write_text("x")
     real = feedback.feedback_view
-    monkeypatch.setattr(feedback, "feedback_view", lambda result, **kw: (
+    monkeypatch.setattr(feedback, "feedback_view", lambda result, *args, **kw: (
         (_ for _ in ()).throw(ValueError("poison")) if feedback.as_dict(result)["submission"] == "mallory"
-        else real(result, **kw)))
+        else real(result, *args, **kw)))
     results = [honest("alice"), poisoned("mallory")]
     for result in results:
         result.student = result.submission  # as grading a submitted/<student>/ folder names them
-    done = feedback.write_nbgrader_feedback(results, tmp_path)
+    done = feedback.write_nbgrader_feedback(results, tmp_path, exercise)
     assert set(done.written) == {"alice", "mallory"} and set(done.unrendered) == {"mallory"}
     assert "could not be rendered" in done.written["mallory"].read_text()
     assert "could not be rendered" not in done.written["alice"].read_text()
@@ -161,7 +162,7 @@ def test_cli_writes_everything_and_exits_0_with_a_poisoned_result(tmp_path, monk
         (tmp_path / "in" / f"{name}.ipynb").parent.mkdir(exist_ok=True)
         (tmp_path / "in" / f"{name}.ipynb").write_text("{}")
 
-    def grade(submissions, **kwargs):
+    def grade(submissions, assignment, **kwargs):
         return [poisoned(s.name) if s.name == "mallory" else honest(s.name) for s in submissions]
 
     monkeypatch.setattr(grade_module, "grade", grade)
@@ -179,7 +180,7 @@ def test_cli_writes_everything_and_exits_0_with_a_poisoned_result(tmp_path, monk
 def test_cli_exits_1_when_the_writers_themselves_fail(tmp_path, monkeypatch, capsys):
     """The grader's own failure is not hidden: the table is still printed, then the exit code says so."""
     (tmp_path / "alice.ipynb").write_text("{}")
-    monkeypatch.setattr(grade_module, "grade", lambda submissions, **kwargs: [honest("alice")])
+    monkeypatch.setattr(grade_module, "grade", lambda submissions, assignment, **kwargs: [honest("alice")])
     monkeypatch.setattr(cli, "_write_feedback", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(SystemExit) as exited:
         cli.main(["grade", str(tmp_path / "alice.ipynb"), "--json", str(tmp_path / "results.json"),

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import autograder.grade as grade_module
-from autograder import class_report, evidence, exercise, feedback, measure
+from autograder import class_report, evidence, feedback, measure
+from course import exercise
 from autograder.grade import Grader, Submission, VerificationStopped, grade
 from autograder.verify import CheckResult, Context
 from notebooks import submission, write
@@ -57,7 +58,7 @@ def _verify_all(grader, names, first_head_start=1.5):
     def one(name):
         asked = time.monotonic()
         try:
-            outcomes[name] = grader._verify(Context(Path("/nonexistent") / name))
+            outcomes[name] = grader._verify(Context(exercise, Path("/nonexistent") / name))
         except Exception as error:
             outcomes[name] = error
         seconds[name] = time.monotonic() - asked
@@ -75,7 +76,7 @@ def _verify_all(grader, names, first_head_start=1.5):
 @pytest.mark.parametrize("hostile, says", [("hangs", "did not finish within"), ("crashes", "crashed")])
 def test_a_hung_or_crashed_verification_costs_only_its_own_submission(tmp_path, hostile, says):
     """Those queued behind it wait longer than the limit in all, yet each is verified in full."""
-    grader = Grader(tmp_path, check=fake_check, warm_up=ready, verifier_seconds=SECONDS)
+    grader = Grader(tmp_path, exercise, check=fake_check, warm_up=ready, verifier_seconds=SECONDS)
     try:
         outcomes, seconds = _verify_all(grader, [hostile, "slow", "slow 2", "quick"])
     finally:
@@ -93,7 +94,7 @@ def test_a_hung_or_crashed_verification_costs_only_its_own_submission(tmp_path, 
 def test_a_stopped_verification_is_reported_for_a_person(tmp_path, monkeypatch):
     """Through grade(): the hung one is "verification stopped" with its reason, on the class report;
     the others, queued behind it, are graded."""
-    def run_notebook(work, *, slot, limits, sandbox):
+    def run_notebook(work, *, keep, slot, limits, sandbox):
         if work.parent.name != "0000":
             time.sleep(1.5)  # the hostile one reaches the worker first
         return types.SimpleNamespace(started_at=time.time(), seconds=1.0, timed_out=False, problem=None,
@@ -101,11 +102,10 @@ def test_a_stopped_verification_is_reported_for_a_person(tmp_path, monkeypatch):
 
     monkeypatch.setattr(grade_module, "run_notebook", run_notebook)
     monkeypatch.setattr(grade_module, "check_run", fake_check)
-    monkeypatch.setattr(grade_module.exercise, "setup", ready)
     monkeypatch.setattr(grade_module, "VERIFIER_SECONDS", SECONDS)
     path = write(submission(), tmp_path / "in" / "callbacks.ipynb")
     names = ["hostile", "honest", "honest 2"]
-    results = grade([Submission(name, path) for name in names], jobs=2, sandbox=False)
+    results = grade([Submission(name, path) for name in names], exercise, jobs=2, sandbox=False)
     stopped, *honest = results
     assert stopped.status == "verification stopped" and stopped.score == 0
     assert "did not finish within" in stopped.message
@@ -114,9 +114,9 @@ def test_a_stopped_verification_is_reported_for_a_person(tmp_path, monkeypatch):
     assert reasons and reasons[0].startswith(class_report.NEEDS_A_HUMAN["verification stopped"])
     assert not any(class_report.attention(r) for r in honest)
     monkeypatch.undo()  # the pages need the real exercise
-    page = feedback.render_html(stopped)
+    page = feedback.render_html(stopped, exercise)
     assert feedback.STATUS_LABELS["verification stopped"] in page
-    view = class_report.report_view(results, report_dir=tmp_path, feedback_dir=tmp_path, grading_seconds=10)
+    view = class_report.report_view(results, exercise, report_dir=tmp_path, feedback_dir=tmp_path, grading_seconds=10)
     assert [row["name"] for row in view["attention"]] == ["hostile"]
 
 
@@ -267,16 +267,16 @@ def test_hdf5_with_too_many_objects_is_refused(tmp_path):
 @pytest.mark.slow
 def test_keras_weights_pass_the_storage_check(tmp_path):
     """What Keras writes (save_weights of the exercise's model) passes: plain, contiguous datasets."""
-    model = exercise.setup()["build_model"]()
+    model = exercise.setup["build_model"]()
     model.save_weights(tmp_path / "model.weights.h5")
     measure._check_declared_size(tmp_path / "model.weights.h5", "model.weights.h5")
-    assert math.isfinite(measure.val_loss_of(tmp_path, "model.weights.h5"))
+    assert math.isfinite(measure.val_loss_of(exercise, tmp_path, "model.weights.h5"))
 
 
 @pytest.mark.slow
 def test_tensorboard_logs_written_by_keras_are_read(tmp_path):
     """The exercise's own TensorBoard callback, as an honest run writes it: every epoch's loss is read."""
-    setup = exercise.setup()
+    setup = exercise.setup
     model = setup["build_model"]()
     import keras
 

@@ -9,7 +9,8 @@ import json
 import pytest
 from keras.callbacks import EarlyStopping, ModelCheckpoint, TensorBoard
 
-from autograder import exercise, export
+from autograder import export
+from course import exercise
 from autograder.evidence import SNAPSHOTS
 from autograder.verify import Context, verify
 
@@ -18,12 +19,12 @@ CONFIG_CHECKS = ["early_stopping", "model_checkpoint", "tensorboard_callback"]
 
 def run_with(tmp_path, **variables):
     """A work folder whose final snapshot holds `variables`."""
-    export.snapshot(variables, "final", exercise.exports(), folder=str(tmp_path / SNAPSHOTS))
+    export.snapshot(variables, "final", exercise.exports, folder=str(tmp_path / SNAPSHOTS))
     evidence_file = tmp_path / SNAPSHOTS / "final" / "evidence.json"
     evidence = json.loads(evidence_file.read_text())
     evidence["cwd"] = str(tmp_path)
     evidence_file.write_text(json.dumps(evidence))
-    return Context(tmp_path, run_started_at=0.0)
+    return Context(exercise, tmp_path, run_started_at=0.0)
 
 
 def outcome(results):
@@ -71,7 +72,7 @@ def test_a_missing_variable_says_what_to_define(tmp_path):
 
 def test_a_run_that_exported_nothing_fails_every_check_with_the_run_problem(tmp_path):
     """With no snapshot at all (the run died first), does every check fail and say why?"""
-    results = verify(Context(tmp_path, 0.0, run_problem="The notebook did not finish within 180 s."), only=CONFIG_CHECKS)
+    results = verify(Context(exercise, tmp_path, 0.0, run_problem="The notebook did not finish within 180 s."), only=CONFIG_CHECKS)
     assert all(r.status == "failed" and "did not finish within 180 s" in r.output for r in results)
 
 

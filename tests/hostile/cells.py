@@ -11,10 +11,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from autograder import exercise
+from course import exercise
 from notebooks import SOLUTION
 
-REFERENCE = exercise.reference()
+CHECKPOINT = exercise.settings["checkpoint"]
+REFERENCE = exercise.reference
 VAL_LOSS = REFERENCE["solution"]["val_loss"]  # the 14 epochs an honest run trains
 BEST_VAL_LOSS = REFERENCE["solution"]["best_val_loss"]
 EPOCHS_RUN = len(VAL_LOSS)
@@ -54,7 +55,7 @@ FORGED_EVIDENCE = {
         },
         "model_checkpoint": {
             "type": "keras.src.callbacks.model_checkpoint.ModelCheckpoint",
-            "settings": {"filepath": exercise.CHECKPOINT, "monitor": "val_loss", "mode": "min", "save_best_only": True,
+            "settings": {"filepath": exercise.settings["checkpoint"], "monitor": "val_loss", "mode": "min", "save_best_only": True,
                          "save_weights_only": True, "save_freq": "epoch", "verbose": 1, "best": BEST_VAL_LOSS},
             "used_in_fit": True,
         },
@@ -84,7 +85,7 @@ FORGE_FUNCTION = code(f"""
         with open(_os.path.join(folder, "evidence.json"), "w") as file:
             _json.dump(evidence, file)
 """)
-CHECK_NAMES = list(exercise.checks())
+CHECK_NAMES = list(exercise.checks)
 
 # --- Tampering inside the kernel -------------------------------------------------------------
 
@@ -277,14 +278,14 @@ TRUNCATED_HISTORY = fit("[model_checkpoint, tensorboard_callback]", epochs=40) +
 UNTRAINED_CHECKPOINT = fit("[early_stopping, tensorboard_callback]") + code(f"""
     import os
     os.makedirs("checkpoints", exist_ok=True)
-    build_model().save_weights("{exercise.CHECKPOINT}")  # never trained, never written by ModelCheckpoint
+    build_model().save_weights("{CHECKPOINT}")  # never trained, never written by ModelCheckpoint
 """)
 
 VALIDATION_TRAINED_CHECKPOINT = FIT_SOLUTION + code(f"""
     # Pre-baked weights: a model trained on the validation data replaces the checkpoint.
     _cheat = build_model()
     _cheat.fit(x_val, y_val, epochs=30, verbose=0)
-    _cheat.save_weights("{exercise.CHECKPOINT}")
+    _cheat.save_weights("{CHECKPOINT}")
 """)
 
 EVIDENCE_BY_HAND = FORGE_FUNCTION + code(f"""
@@ -295,16 +296,16 @@ EVIDENCE_BY_HAND = FORGE_FUNCTION + code(f"""
 
 CHECKPOINT_SYMLINK_TO_PASSWD = RELOAD_SOLUTION + code(f"""
     import os
-    os.remove("{exercise.CHECKPOINT}")
-    os.symlink("/etc/passwd", "{exercise.CHECKPOINT}")
+    os.remove("{CHECKPOINT}")
+    os.symlink("/etc/passwd", "{CHECKPOINT}")
 """)
 
 FIFO_AND_FOLDER_LINK = RELOAD_SOLUTION + code(f"""
     import os, shutil
     # The checkpoint becomes a FIFO (a naive reader blocks forever); the TensorBoard folder moves
     # to /tmp and a symbolic link takes its place.
-    os.remove("{exercise.CHECKPOINT}")
-    os.mkfifo("{exercise.CHECKPOINT}")
+    os.remove("{CHECKPOINT}")
+    os.mkfifo("{CHECKPOINT}")
     shutil.move(tensorboard_callback.log_dir, "/tmp/logs")
     os.symlink("/tmp/logs", tensorboard_callback.log_dir)
     os.symlink("/dev/zero", "checkpoints/zero.weights.h5")
@@ -338,7 +339,7 @@ LEAK_PROBE = code("""
                        f"root={sorted(os.listdir('/root')) if os.path.isdir('/root') else []} imports={imports} environment={environment}")
 """)
 # The probe names the project's real folder, wherever this checkout lives.
-LEAK_PROBE = LEAK_PROBE.replace("/work/main", str(exercise.ROOT))
+LEAK_PROBE = LEAK_PROBE.replace("/work/main", str(exercise.course))
 # /root shows only the way to the interpreter when it lives there (pyenv's); Debian's is in /usr.
 _ROOT_SEEN = [Path(sys.base_prefix).relative_to("/root").parts[0]] if sys.base_prefix.startswith("/root/") else []
 LEAK_REPORT_CLEAN = f"leak report: readable=[] others=[] workmain=['.venv'] root={_ROOT_SEEN} imports=[] environment=[]"
@@ -355,7 +356,7 @@ WRITE_TARGETS = {
 }
 
 
-WRITE_TARGETS = {path.replace("/work/main", str(exercise.ROOT)): gain for path, gain in WRITE_TARGETS.items()}
+WRITE_TARGETS = {path.replace("/work/main", str(exercise.course)): gain for path, gain in WRITE_TARGETS.items()}
 
 
 def write_outside():

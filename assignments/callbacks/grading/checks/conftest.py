@@ -12,12 +12,16 @@ import re
 
 import pytest
 
-from autograder import evidence, exercise, measure
+from autograder import evidence, measure
+from autograder.assignment import of
 from autograder.intake import cell_text
 from autograder.verify import CONTEXT
 
+exercise = of(__file__)  # the assignment these checks belong to
+CHECKPOINT, EPOCHS = exercise.settings["checkpoint"], exercise.settings["epochs"]
+
 # What to tell a student who has no such variable, from the assignment's declaration.
-WHAT_TO_DEFINE = {name: variable["define"].format_map(exercise.settings()) for name, variable in exercise.variables().items()}
+WHAT_TO_DEFINE = {name: variable["define"].format_map(exercise.settings) for name, variable in exercise.variables.items()}
 
 
 def check_name(module):
@@ -30,7 +34,7 @@ def context(request):
 
 
 # The step of the exercise whose test cell each check reads, in the notebook's words.
-STEP = exercise.steps()
+STEP = exercise.steps
 
 
 def at_test_cell(check) -> str:
@@ -40,7 +44,7 @@ def at_test_cell(check) -> str:
 @pytest.fixture(scope="module")
 def snapshot(request, context):
     check = check_name(request.module)
-    taken = evidence.load_snapshot(context.work, check)
+    taken = evidence.load_snapshot(context.work, check, exercise.variables)
     if taken.name == check:
         return taken
     own = os.path.lexists(context.work / evidence.SNAPSHOTS / check / "evidence.json")
@@ -52,7 +56,7 @@ def snapshot(request, context):
         # The run was stopped before this check's test cell: that, not the student's code, is the cause.
         pytest.fail(f"The run was stopped before step {STEP.get(check, '?')}'s test cell{_stopped_while(context, check)}")
     if not taken.variables and not any(os.path.lexists(context.work / evidence.SNAPSHOTS / name / "evidence.json")
-                                       for name in (*exercise.checks(), evidence.FINAL)):
+                                       for name in (*exercise.checks, evidence.FINAL)):
         pytest.fail(_nothing_ran(context))
     return taken
 
@@ -66,7 +70,7 @@ def _stopped_while(context, check) -> str:
     if context.time_limit is not None:
         fits = running and ".fit(" in _source(context, running)
         what = (f"that fit never returned, so nothing after it ran. Pass early_stopping in fit's callbacks=[...] "
-                f"(and keep epochs={exercise.EPOCHS}) so that EarlyStopping ends training." if fits
+                f"(and keep epochs={EPOCHS}) so that EarlyStopping ends training." if fits
                 else "code in that cell never ended, so nothing after it ran." if running else "nothing after that ran.")
         return f": it was stopped at the {context.time_limit:.0f} s time limit{where}: {what} {context.stop}"
     return f"{where}: {context.stop}{''.join(f' {e}' for e in context.step_errors(check))}"
@@ -81,7 +85,7 @@ def _nothing_ran(context) -> str:
     try:
         from autograder import source
 
-        hooks = [(place, what) for place, what in source.read(context.sources).suspicious
+        hooks = [(place, what) for place, what in source.read(context.sources, exercise).suspicious
                  if "IPython" in what] if context.sources else []
     except Exception:
         hooks = []
@@ -112,7 +116,7 @@ def _variable(name, snapshot, context):
     return value
 
 
-CLASSES = {name: variable["class"] for name, variable in exercise.variables().items() if "class" in variable}
+CLASSES = {name: variable["class"] for name, variable in exercise.variables.items() if "class" in variable}
 
 
 def _assigned_after(context, name, cell):
@@ -165,7 +169,7 @@ def best_val_loss(snapshot, context):
 
 @pytest.fixture(scope="session")
 def reference():
-    return exercise.reference()
+    return exercise.reference
 
 
 @pytest.fixture
@@ -183,7 +187,7 @@ def val_losses(history):
 
 
 FIT = ("keep the locked setup cell unchanged, call model = build_model() right before fit, and fit on "
-       f"(x_train, y_train) with validation_data=(x_val, y_val), epochs={exercise.EPOCHS} and the default batch size")
+       f"(x_train, y_train) with validation_data=(x_val, y_val), epochs={EPOCHS} and the default batch size")
 
 
 @pytest.fixture
@@ -226,8 +230,8 @@ def _checkpoint_missing_because(snapshot, reading) -> str:
             where = relative_to_run(filepath, snapshot.cwd).as_posix()
         except evidence.BadEvidence:
             where = None
-        if where != exercise.CHECKPOINT:
-            return f'model_checkpoint saves to "{filepath[:200]}" (see the model_checkpoint check), not to {exercise.CHECKPOINT}'
+        if where != exercise.settings["checkpoint"]:
+            return f'model_checkpoint saves to "{filepath[:200]}" (see the model_checkpoint check), not to {CHECKPOINT}'
     if reading is not None and reading.callback(snapshot.name, "model_checkpoint").passed is False:
         return "model_checkpoint was not passed to the fit that returned history, so nothing wrote it"
     return ""
@@ -247,15 +251,15 @@ def checkpoint_val_loss(request, snapshot, context, reading):
     """Validation loss of checkpoints/best_model.weights.h5, measured by the grader."""
     check = check_name(request.module)
     try:
-        return measure.val_loss_of(context.work, exercise.CHECKPOINT, context.not_kept)
+        return measure.val_loss_of(exercise, context.work, exercise.settings["checkpoint"], context.not_kept)
     except evidence.BadEvidence as error:
         if check != "reload_val_loss":
-            pytest.fail(f"{exercise.CHECKPOINT} does not load into build_model(): {error}{context.why(snapshot, check)}")
+            pytest.fail(f"{CHECKPOINT} does not load into build_model(): {error}{context.why(snapshot, check)}")
         because = _checkpoint_missing_because(snapshot, reading) if "does not exist" in str(error) else ""
         if because.startswith("model_checkpoint saves to"):
-            said = f"step 5 needs {exercise.CHECKPOINT}, but {because}."
+            said = f"step 5 needs {CHECKPOINT}, but {because}."
         elif because:
-            said = f"{exercise.CHECKPOINT} was never written, because {because} (see the best_weights_file check)."
+            said = f"{CHECKPOINT} was never written, because {because} (see the best_weights_file check)."
         else:
             said = f"{error} (See the best_weights_file check.)"
         pytest.fail(f"No usable best-weights file to reload: {said}{context.why(snapshot, check, _mentions_a_weights_file)}")
@@ -267,7 +271,7 @@ def trained_model_val_loss(history, snapshot, context):
     if snapshot.final_weights is None:
         pytest.fail("history is not the History that model.fit returned: it has no trained model.")
     try:
-        return measure.val_loss_of(context.work, snapshot.final_weights)
+        return measure.val_loss_of(exercise, context.work, snapshot.final_weights)
     except evidence.BadEvidence as error:
         pytest.fail(f"The trained model could not be measured: {error}")
 
@@ -282,7 +286,7 @@ def other_models_val_losses(snapshot, context):
             losses[variable] = "its weights could not be saved"
             continue
         try:
-            losses[variable] = measure.val_loss_of(context.work, weights)
+            losses[variable] = measure.val_loss_of(exercise, context.work, weights)
         except evidence.BadEvidence as error:
             losses[variable] = str(error)
     return losses
@@ -307,7 +311,7 @@ def reading(context):
     if not context.sources:
         return None
     try:
-        return source.read(context.sources)
+        return source.read(context.sources, exercise)
     except Exception:  # the reader's own bug must not cost an honest student points; review() says so
         return None
 

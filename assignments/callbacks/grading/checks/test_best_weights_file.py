@@ -3,7 +3,12 @@
 import pytest
 
 from autograder import evidence
-from autograder.exercise import CHECKPOINT, same_loss
+from autograder.assignment import of
+
+EXERCISE = of(__file__)  # the assignment these checks belong to
+CHECKPOINT = EXERCISE.settings["checkpoint"]
+same_loss = EXERCISE.same_loss
+
 
 HOW = f'create model_checkpoint with filepath="{CHECKPOINT}" and pass it in fit\'s callbacks=[...]'
 

@@ -1,6 +1,10 @@
 """early_stopping: an EarlyStopping callback that watches val_loss with patience {patience}."""
 
-from autograder.exercise import PATIENCE
+from autograder.assignment import of
+
+EXERCISE = of(__file__)  # the assignment these checks belong to
+PATIENCE = EXERCISE.settings["patience"]
+
 
 EARLY_STOPPING = "keras.src.callbacks.early_stopping.EarlyStopping"
 

@@ -1,7 +1,11 @@
 """model_checkpoint: a ModelCheckpoint that saves only the best weights to {checkpoint}."""
 
 from autograder.evidence import BadEvidence, relative_to_run
-from autograder.exercise import CHECKPOINT
+from autograder.assignment import of
+
+EXERCISE = of(__file__)  # the assignment these checks belong to
+CHECKPOINT = EXERCISE.settings["checkpoint"]
+
 
 MODEL_CHECKPOINT = "keras.src.callbacks.model_checkpoint.ModelCheckpoint"
 

@@ -5,7 +5,14 @@ import math
 import pytest
 
 from autograder import evidence, measure
-from autograder.exercise import CHECKPOINT, EPOCHS, PATIENCE, same_loss
+from autograder.assignment import of
+
+EXERCISE = of(__file__)  # the assignment these checks belong to
+CHECKPOINT = EXERCISE.settings["checkpoint"]
+EPOCHS = EXERCISE.settings["epochs"]
+PATIENCE = EXERCISE.settings["patience"]
+same_loss = EXERCISE.same_loss
+
 
 RELOAD = f'load "{CHECKPOINT}" into a fresh build_model() with load_weights, then evaluate(x_val, y_val)'
 
@@ -69,7 +76,7 @@ def _trained_model_holds(loss, snapshot, context) -> bool:
     if snapshot.final_weights is None:
         return False
     try:
-        return same_loss(measure.val_loss_of(context.work, snapshot.final_weights), loss)
+        return same_loss(measure.val_loss_of(EXERCISE, context.work, snapshot.final_weights), loss)
     except evidence.BadEvidence:
         return False
 
@@ -98,10 +105,10 @@ def test_best_val_loss_is_the_reloaded_loss(best_val_loss, checkpoint_val_loss):
 def test_trained_model_kept_its_final_weights(trained_model_val_loss, final_epoch_val_loss, context):
     if same_loss(trained_model_val_loss, final_epoch_val_loss):
         return
-    at_step_4 = evidence.load_snapshot(context.work, "stopped_early")
+    at_step_4 = evidence.load_snapshot(context.work, "stopped_early", EXERCISE.variables)
     if at_step_4.name == "stopped_early" and at_step_4.final_weights is not None:
         try:
-            before = measure.val_loss_of(context.work, at_step_4.final_weights)
+            before = measure.val_loss_of(EXERCISE, context.work, at_step_4.final_weights)
         except evidence.BadEvidence:
             before = None
         if before is not None and not same_loss(before, final_epoch_val_loss):

@@ -3,7 +3,14 @@
 import pytest
 
 from autograder import replay
-from autograder.exercise import BATCHES_PER_EPOCH, EPOCHS, PATIENCE, same_loss
+from autograder.assignment import of
+
+EXERCISE = of(__file__)  # the assignment these checks belong to
+BATCHES_PER_EPOCH = EXERCISE.settings["batches_per_epoch"]
+EPOCHS = EXERCISE.settings["epochs"]
+PATIENCE = EXERCISE.settings["patience"]
+same_loss = EXERCISE.same_loss
+
 
 def test_fit_allows_the_epoch_limit(history):
     epochs = history.get("params", {}).get("epochs")
@@ -34,7 +41,7 @@ def test_training_stopped_before_the_limit(val_losses, not_passed, snapshot, ref
 def _replayed(settings, reference):
     """After how many epochs `settings`, run through Keras's EarlyStopping, stop this training (None: invalid)."""
     try:
-        return replay.epochs_run(settings, reference["canonical"])
+        return replay.epochs_run(settings, reference["canonical"], EPOCHS, EXERCISE.setup["build_model"]())
     except (ValueError, TypeError, KeyError):
         return None
 
@@ -64,7 +71,7 @@ def test_early_stopping_did_the_stopping(early_stopping, val_losses, reference, 
     if not_passed("early_stopping"):
         return  # the code does not pass it: early_stopping_was_passed_to_the_fit says so
     try:
-        stops_after = replay.epochs_run(early_stopping["settings"], reference["canonical"])
+        stops_after = replay.epochs_run(early_stopping["settings"], reference["canonical"], EPOCHS, EXERCISE.setup["build_model"]())
     except ValueError as error:
         pytest.fail(f"early_stopping is not a valid EarlyStopping: {error}")
     if len(val_losses) == stops_after:

@@ -3,7 +3,11 @@
 import re
 
 from autograder.evidence import BadEvidence, relative_to_run
-from autograder.exercise import LOG_ROOT
+from autograder.assignment import of
+
+EXERCISE = of(__file__)  # the assignment these checks belong to
+LOG_ROOT = EXERCISE.settings["log_root"]
+
 
 TENSORBOARD = "keras.src.callbacks.tensorboard.TensorBoard"
 TIMESTAMPED = re.compile(re.escape(LOG_ROOT) + r"/\d{8}-\d{6}")
