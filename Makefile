@@ -9,7 +9,7 @@ TEST_PACKAGES := chromium
 # The Pythons the lock must install on: Debian 12's, Ubuntu 24.04's and Debian 13's.
 SUPPORTED_PYTHONS := 3.11.2 3.12 3.13
 
-.PHONY: setup system test-system packages example test test-fast release reference benchmark lock check-lock clean
+.PHONY: setup system test-system packages example notebook test test-fast release reference benchmark lock check-lock clean
 
 setup: system $(BIN)/.installed
 
@@ -36,6 +36,13 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 # The main job on the bundled example class: release, grades, feedback, class report.
 example: setup release
 	$(BIN)/python -m autograder grade example/submitted --json example/out/results.json --csv example/out/grades.csv
+
+# The student's side: a copy of the release in student/callbacks/, made once and then kept (`make
+# release` rewrites release/, never this copy), opened in JupyterLab with .venv/bin on PATH (above):
+# what it starts (`%tensorboard`, `!tensorboard`, its terminals) is the environment's. No root needed: no `setup`.
+notebook: $(BIN)/.installed
+	@test -e student/callbacks || { mkdir -p student && cp -r release/callbacks student/callbacks; }
+	$(BIN)/jupyter lab student/callbacks/callbacks.ipynb
 
 test: setup test-system check-lock
 	$(BIN)/python -m pytest

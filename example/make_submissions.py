@@ -6,7 +6,9 @@ Run from the project root after changing the lesson: `.venv/bin/python example/m
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+# This checkout's autograder (and so its release), not the one an editable install points to.
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from notebooks import SOLUTION, submission, write  # noqa: E402
 
 CLASS = Path(__file__).resolve().parent / "submitted"
