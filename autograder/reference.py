@@ -19,6 +19,8 @@ from pathlib import Path
 
 from . import evidence, exercise, intake, measure
 from .run import NOTEBOOK, run_notebook
+from .source import cells_of
+from .verify import Context
 
 
 def canonical_logs(epochs: int) -> dict:
@@ -37,8 +39,9 @@ def solution_run() -> dict:
         (work / NOTEBOOK).write_text(json.dumps(notebook))
         run = run_notebook(work, sandbox=False)  # the instructor's own notebook
         snapshot = evidence.load_snapshot(work, evidence.FINAL)
-        if run.problem or run.first_error or snapshot.get("history") is None:
-            raise RuntimeError(f"The solution notebook did not run cleanly: {run.problem or run.first_error or snapshot.problems}")
+        errors = Context(work, sources=cells_of(notebook)).step_errors(None)
+        if run.problem or errors or snapshot.get("history") is None:
+            raise RuntimeError(f"The solution notebook did not run cleanly: {run.problem or ' '.join(errors) or snapshot.problems}")
         val_loss = snapshot.get("history")["history"]["val_loss"]
         settings = exercise.solution_settings(snapshot)
         return {

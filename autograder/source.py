@@ -19,6 +19,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from .cell_names import code_cell_names
+
 CALLBACKS = ("early_stopping", "model_checkpoint", "tensorboard_callback")
 HISTORY = "history"
 FIT_CALLBACKS_POSITION = 5  # Model.fit(x, y, batch_size, epochs, verbose, callbacks, ...)
@@ -37,13 +39,12 @@ _KERAS_METHODS = {"fit", "evaluate", "predict", "load_weights", "save_weights", 
 
 @dataclass(frozen=True)
 class Place:
-    cell: int  # 1-based position in the notebook, as "Cell N" elsewhere in the feedback
+    cell: int  # 1-based position in the clean notebook (the grader's count, not shown to students)
     line: int
-    heading: str = ""  # the last markdown heading before the cell
+    name: str  # the cell as the student finds it (autograder.cell_names)
 
     def __str__(self):
-        where = f"cell {self.cell}, line {self.line}"
-        return f"{where} ({self.heading})" if self.heading else where
+        return f"line {self.line} of {self.name}"
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,10 @@ def cells_of(notebook) -> tuple:
 @functools.cache
 def _snapshot_sources() -> dict:
     """{source: check name} of the grader's own snapshot cells, which are not the student's code."""
-    from . import exercise, intake
+    from . import evidence, exercise, intake
 
-    return {intake.snapshot_cell(name).source: name for name in [*exercise.checks(), "final"]}
+    cells = [intake.snapshot_cell(name, put_back) for name in exercise.checks() for put_back in (False, True)]
+    return {cell.source: intake.snapshot_check(cell.source) for cell in [*cells, intake.snapshot_cell(evidence.FINAL)]}
 
 
 def python_of(source: str) -> str:
@@ -168,10 +170,10 @@ class _Scope:
 class _Interpreter:
     def __init__(self):
         self.globals = _Scope()
-        self.cell, self.heading, self.depth = 0, "", 0
+        self.cell, self.cell_name, self.depth = 0, "", 0
 
     def place(self, node):
-        return Place(self.cell, getattr(node, "lineno", 0), self.heading)
+        return Place(self.cell, getattr(node, "lineno", 0), self.cell_name)
 
     # statements
     def run(self, body, scope):
@@ -473,15 +475,12 @@ def _status(interpreter) -> dict:
 def read(cells) -> Reading:
     """The grader's reading of `cells`, (cell_type, source) pairs of the clean notebook in order."""
     snapshots = _snapshot_sources()
+    names = code_cell_names(cells)
     reading, interpreter = Reading(), _Interpreter()
     for number, (kind, source) in enumerate(cells, start=1):
         if isinstance(source, (list, tuple)):  # nbformat keeps a source as lines when the file did
             source = "".join(map(str, source))
         source = str(source)
-        if kind == "markdown":
-            headings = [line.lstrip("#").strip() for line in source.splitlines() if line.startswith("#")]
-            interpreter.heading = headings[-1][:80] if headings else interpreter.heading
-            continue
         if kind != "code":
             continue
         if source in snapshots:
@@ -489,21 +488,21 @@ def read(cells) -> Reading:
             made = interpreter.globals.vars.get(HISTORY)
             reading.fits[snapshots[source]] = made if isinstance(made, _Fit) else None
             continue
-        interpreter.cell = number
+        interpreter.cell, interpreter.cell_name = number, names[number]
         for line_number, line in enumerate(source.split("\n"), start=1):
             if _READING_MAGICS.match(line):
-                reading.suspicious.append((Place(number, line_number, interpreter.heading),
+                reading.suspicious.append((Place(number, line_number, names[number]),
                                            f"runs code from another file or program ({line.strip()[:40]})"))
         try:
             tree = ast.parse(python_of(source))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            reading.unreadable.append(Place(number, 0, interpreter.heading))
+            reading.unreadable.append(Place(number, 0, names[number]))
             continue
-        reading.suspicious.extend((Place(number, line, interpreter.heading), what) for line, what in _defeats_reading(tree))
+        reading.suspicious.extend((Place(number, line, names[number]), what) for line, what in _defeats_reading(tree))
         try:
             interpreter.run(tree.body, interpreter.globals)
         except RecursionError:
-            reading.unreadable.append(Place(number, 0, interpreter.heading))
+            reading.unreadable.append(Place(number, 0, names[number]))
     reading.passed.setdefault("final", _status(interpreter))
     if "final" not in reading.fits:
         made = interpreter.globals.vars.get(HISTORY)
