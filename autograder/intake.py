@@ -8,6 +8,7 @@ from the release as nbgrader does, each graded test cell replaced by a snapshot 
 student's variables for that check, a final snapshot at the end, and our own kernel.
 """
 
+import functools
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .assignment import Assignment, nbgrader_meta
+from .evidence import FINAL
 
 MAX_NOTEBOOK_BYTES = 5 * 2**20
 EXPORT_SOURCE = (Path(__file__).parent / "export.py").read_text()
@@ -67,15 +69,36 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 SNAPSHOT_MARK = "# autograder: what the variables hold at check {name!r}\n"  # first line of each snapshot cell
 _SNAPSHOT_MARK = re.compile(r"\A# autograder: what the variables hold at check '(\w+)'")
+# Second line of a snapshot cell that stands in for a test cell the submission does not have.
+PUT_BACK_MARK = "# autograder: put back, the submitted notebook has no such test cell\n"
 
 
-def snapshot_cell(name: str, exports: dict):
-    """A cell that exports the student's variables (`exports`: Assignment.exports) for check `name` (see autograder.export)."""
+def snapshot_cell(name: str, exports: dict, put_back: bool = False):
+    """A cell that exports the student's variables (`exports`: Assignment.exports) for check `name`
+    (see autograder.export).
+
+    `put_back`: the submission has no test cell `name`, so this cell is marked as the grader's
+    alone (see added_by_grader).
+    """
     call = f"\nsnapshot(get_ipython().user_ns, {name!r}, {exports!r})\n"
     return new_code_cell(
-        SNAPSHOT_MARK.format(name=name)
+        SNAPSHOT_MARK.format(name=name) + (PUT_BACK_MARK if put_back else "")
         + f"exec({EXPORT_SOURCE + call!r}, {{'__name__': 'autograder_export', 'get_ipython': get_ipython}})"
     )
+
+
+@functools.cache
+def _added_sources(assignment: Assignment) -> frozenset:
+    exports = assignment.exports
+    return frozenset([snapshot_cell(FINAL, exports).source,
+                      *(snapshot_cell(name, exports, put_back=True).source for name in assignment.checks)])
+
+
+def added_by_grader(source, assignment: Assignment) -> bool:
+    """Whether a cell of the clean notebook of a submission of `assignment` is one the student's
+    notebook does not have: a test cell put back, or the final snapshot. By exact text: a
+    student's look-alike cell is theirs."""
+    return cell_text(source) in _added_sources(assignment)
 
 
 def cell_text(source) -> str:
@@ -123,9 +146,10 @@ def clean(submitted: nbformat.NotebookNode, assignment: Assignment) -> nbformat.
             cells.append(snapshot_cell(grade_id, exports))
         elif cell.cell_type == "code":
             cells.append(new_code_cell(locked.get(grade_id, cell.source)))
-            cells.extend(snapshot_cell(name, exports) for name in missing if grade_id is not None and anchor[name] == grade_id)
+            cells.extend(snapshot_cell(name, exports, put_back=True)
+                         for name in missing if grade_id is not None and anchor[name] == grade_id)
         elif cell.cell_type == "markdown":
             cells.append(new_markdown_cell(cell.source))
     # Whatever the student deleted or moved, the checks get the state after the last cell.
-    cells.append(snapshot_cell("final", exports))
+    cells.append(snapshot_cell(FINAL, exports))
     return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})

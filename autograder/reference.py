@@ -20,6 +20,8 @@ from pathlib import Path
 from . import evidence, intake, measure
 from .assignment import Assignment
 from .run import NOTEBOOK, run_notebook
+from .source import cells_of
+from .verify import Context
 
 
 def canonical_logs(assignment: Assignment, epochs: int) -> dict:
@@ -40,8 +42,9 @@ def solution_run(assignment: Assignment) -> dict:
         snapshot = evidence.load_snapshot(work, evidence.FINAL, assignment.variables)
         kinds = {name: variable["export"] for name, variable in assignment.variables.items()}
         history = next((snapshot.get(name) for name, kind in kinds.items() if kind == "history"), None)
-        if run.problem or run.first_error or history is None:
-            raise RuntimeError(f"The solution notebook did not run cleanly: {run.problem or run.first_error or snapshot.problems}")
+        errors = Context(assignment, work, sources=cells_of(notebook)).step_errors(None)
+        if run.problem or errors or history is None:
+            raise RuntimeError(f"The solution notebook did not run cleanly: {run.problem or ' '.join(errors) or snapshot.problems}")
         val_loss = history["history"]["val_loss"]
         settings = assignment.solution_settings(snapshot)
         return {

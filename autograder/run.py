@@ -53,7 +53,6 @@ class Run:
     seconds: float
     timed_out: bool = False
     problem: str | None = None  # why the run did not finish, for the student
-    first_error: str | None = None  # the first error a cell raised, from the executed notebook
     not_kept: tuple = ()  # "path (kind)" of links and special files the run left, not handed on
 
 
@@ -80,7 +79,7 @@ def run_notebook(work: Path, *, keep=(), slot: int = 0, limits: Limits = Limits(
                    "(an endless loop, or training that never stops?); only what ran before counts.")
     elif returncode != 0:
         problem = _why_it_ended(returncode, stderr)
-    return Run(started, seconds, timed_out, problem, _first_error(work), not_kept)
+    return Run(started, seconds, timed_out, problem, not_kept)
 
 
 def _why_it_ended(returncode: int | None, stderr: str) -> str:
@@ -127,20 +126,10 @@ def cell_errors(work: Path) -> dict:
     return errors
 
 
-def describe_error(number: int, name: str, value: str, heading: str = "") -> str:
-    """One cell's error, as a sentence for the student."""
-    where = f"Cell {number}{f' ({heading})' if heading else ''}"
+def describe_error(where: str, name: str, value: str) -> str:
+    """The error `name` (with message `value`) of the cell `where` names (verify.Context.place), as a sentence for the student."""
     if name == "NotImplementedError":
-        return f"{where} still raises NotImplementedError: replace `raise NotImplementedError()` with your code."
+        return f"The code in {where} still raises NotImplementedError: replace `raise NotImplementedError()` with your code."
     if name == "MemoryError":
-        return f"{where} raised MemoryError: it asked for more memory than the grader allows."
-    return f"{where} raised {name}{f': {value}' if value.strip() else ''}."
-
-
-def _first_error(work: Path) -> str | None:
-    """The first error in the executed notebook, as a sentence."""
-    errors = cell_errors(work)
-    if not errors:
-        return None
-    number = min(errors)
-    return describe_error(number, *errors[number])
+        return f"The code in {where} raised MemoryError: it asked for more memory than the grader allows."
+    return f"The code in {where} raised {name}{f': {value}' if value.strip() else ''}."

@@ -19,6 +19,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from .cell_names import code_cell_names
+
 HISTORY = "history"
 FIT_CALLBACKS_POSITION = 5  # Model.fit(x, y, batch_size, epochs, verbose, callbacks, ...)
 MAX_LITERAL = 2000  # characters: no honest answer of this lesson holds a string this long
@@ -36,13 +38,12 @@ _KERAS_METHODS = {"fit", "evaluate", "predict", "load_weights", "save_weights", 
 
 @dataclass(frozen=True)
 class Place:
-    cell: int  # 1-based position in the notebook, as "Cell N" elsewhere in the feedback
+    cell: int  # 1-based position in the clean notebook (the grader's count, not shown to students)
     line: int
-    heading: str = ""  # the last markdown heading before the cell
+    name: str  # the cell as the student finds it (autograder.cell_names)
 
     def __str__(self):
-        where = f"cell {self.cell}, line {self.line}"
-        return f"{where} ({self.heading})" if self.heading else where
+        return f"line {self.line} of {self.name}"
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,11 @@ def cells_of(notebook) -> tuple:
 @functools.cache
 def _snapshot_sources(assignment) -> dict:
     """{source: check name} of the grader's own snapshot cells, which are not the student's code."""
-    from . import intake
+    from . import evidence, intake
 
-    return {intake.snapshot_cell(name, assignment.exports).source: name for name in [*assignment.checks, "final"]}
+    exports = assignment.exports
+    cells = [intake.snapshot_cell(name, exports, put_back) for name in assignment.checks for put_back in (False, True)]
+    return {cell.source: intake.snapshot_check(cell.source) for cell in [*cells, intake.snapshot_cell(evidence.FINAL, exports)]}
 
 
 def python_of(source: str) -> str:
@@ -167,10 +170,10 @@ class _Scope:
 class _Interpreter:
     def __init__(self):
         self.globals = _Scope()
-        self.cell, self.heading, self.depth = 0, "", 0
+        self.cell, self.cell_name, self.depth = 0, "", 0
 
     def place(self, node):
-        return Place(self.cell, getattr(node, "lineno", 0), self.heading)
+        return Place(self.cell, getattr(node, "lineno", 0), self.cell_name)
 
     # statements
     def run(self, body, scope):
@@ -473,15 +476,12 @@ def read(cells, assignment) -> Reading:
     """The grader's reading of `cells`, (cell_type, source) pairs of the clean notebook of a
     submission of `assignment` in order: which of its callback variables reach which fit."""
     snapshots, callbacks = _snapshot_sources(assignment), assignment.callbacks
+    names = code_cell_names(cells, assignment)
     reading, interpreter = Reading(), _Interpreter()
     for number, (kind, source) in enumerate(cells, start=1):
         if isinstance(source, (list, tuple)):  # nbformat keeps a source as lines when the file did
             source = "".join(map(str, source))
         source = str(source)
-        if kind == "markdown":
-            headings = [line.lstrip("#").strip() for line in source.splitlines() if line.startswith("#")]
-            interpreter.heading = headings[-1][:80] if headings else interpreter.heading
-            continue
         if kind != "code":
             continue
         if source in snapshots:
@@ -489,21 +489,21 @@ def read(cells, assignment) -> Reading:
             made = interpreter.globals.vars.get(HISTORY)
             reading.fits[snapshots[source]] = made if isinstance(made, _Fit) else None
             continue
-        interpreter.cell = number
+        interpreter.cell, interpreter.cell_name = number, names[number]
         for line_number, line in enumerate(source.split("\n"), start=1):
             if _READING_MAGICS.match(line):
-                reading.suspicious.append((Place(number, line_number, interpreter.heading),
+                reading.suspicious.append((Place(number, line_number, names[number]),
                                            f"runs code from another file or program ({line.strip()[:40]})"))
         try:
             tree = ast.parse(python_of(source))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
-            reading.unreadable.append(Place(number, 0, interpreter.heading))
+            reading.unreadable.append(Place(number, 0, names[number]))
             continue
-        reading.suspicious.extend((Place(number, line, interpreter.heading), what) for line, what in _defeats_reading(tree))
+        reading.suspicious.extend((Place(number, line, names[number]), what) for line, what in _defeats_reading(tree))
         try:
             interpreter.run(tree.body, interpreter.globals)
         except RecursionError:
-            reading.unreadable.append(Place(number, 0, interpreter.heading))
+            reading.unreadable.append(Place(number, 0, names[number]))
     reading.passed.setdefault("final", _status(interpreter, callbacks))
     if "final" not in reading.fits:
         made = interpreter.globals.vars.get(HISTORY)

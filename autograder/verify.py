@@ -16,6 +16,7 @@ import pytest
 
 from . import evidence, measure
 from .assignment import Assignment
+from .cell_names import code_cell_names
 from .intake import cell_text, snapshot_check
 
 
@@ -46,18 +47,15 @@ class Context:
         """Why the run itself did not finish (time limit, dead kernel); cells' own errors are in cell_errors."""
         return self.run_problem
 
-    def heading(self, cell: int) -> str:
-        """The last markdown heading before `cell` (1-based), in the notebook the run executed."""
-        found = ""
-        for kind, source in self.sources[: cell - 1]:
-            if kind == "markdown":
-                lines = cell_text(source).splitlines()
-                found = next((line.lstrip("#").strip()[:80] for line in reversed(lines) if line.startswith("#")), found)
-        return found
+    @functools.cached_property
+    def cell_names(self) -> dict:
+        """{cell number: name} of the code cells, as the student finds them (see autograder.cell_names)."""
+        return code_cell_names(self.sources, self.assignment)
 
     def place(self, cell: int) -> str:
-        heading = self.heading(cell)
-        return f"cell {cell} ({heading})" if heading else f"cell {cell}"
+        """Code cell `cell` (1-based, in the notebook the run executed) as the student finds it:
+        "the 2nd code cell under “Your turn, step 4: build and train”". Every message names cells so."""
+        return self.cell_names[cell]
 
     def test_cell(self, check: str) -> int | None:
         """The cell number of `check`'s test cell in the executed notebook (None: not known, or not there)."""
@@ -96,13 +94,17 @@ class Context:
         return None
 
     def step_errors(self, check: str | None, skip=lambda name, value: False) -> list[str]:
-        """The errors of `check`'s own cells, as sentences (all cells' first error when the cells are not known)."""
+        """The errors of `check`'s own cells, as sentences (the notebook's first error when `check` is None).
+
+        Only errors of the code cells in `sources` are told: without the cells (nbgrader's path)
+        no cell can be named, and the executed notebook is the run's to write.
+        """
         from .run import describe_error
 
-        if check is None or not self.sources:
-            errors = self.cell_errors
-            return [describe_error(min(errors), *errors[min(errors)])] if errors else []
-        return [describe_error(number, *self.cell_errors[number], self.heading(number))
+        if check is None:
+            first = min((number for number in self.cell_errors if number in self.cell_names), default=None)
+            return [describe_error(self.place(first), *self.cell_errors[first])] if first is not None else []
+        return [describe_error(self.place(number), *self.cell_errors[number])
                 for number in self.step_cells(check) if number in self.cell_errors and not skip(*self.cell_errors[number])]
 
     def why(self, snapshot=None, check=None, skip=lambda name, value: False) -> str:
@@ -245,8 +247,9 @@ def review(context: Context) -> list[str]:
         reading = source.read(context.sources, context.assignment)
     except Exception as error:  # the grader's own reader failed: a person decides, the checks used the evidence only
         return [f"The grader could not read this notebook's code ({type(error).__name__}); a person should check step 4."]
-    out = [f"Cell {place.cell}, line {place.line}{f' ({place.heading})' if place.heading else ''}: the code {what}; "
-           "the grader cannot read what it does, so a person should check this notebook."
+    # No cell number, for the instructor either: the notebook the grader numbers its cells in is
+    # deleted after grading, and the submitted one (which the instructor opens) differs from it.
+    out = [f"The code at {place} {what}; the grader cannot read what it does, so a person should check this notebook."
            for place, what in reading.suspicious]
     unsure = [name for name in context.assignment.callbacks if reading.callback("final", name).passed is None
               and name in reading.defined]

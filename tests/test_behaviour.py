@@ -180,7 +180,8 @@ def test_other_training_names_what_the_fit_changes(tmp_path, arguments, says):
     """Does history from another training name the argument of history's fit that made it, with its cell?"""
     context = run_with(tmp_path, _other_training, sources=cells(f"model = build_model()\nhistory = model.fit({arguments}, {FITS})\n"))
     said = outputs(verify(context, only=["stopped_early"]))["stopped_early"]
-    assert "which this exercise's training does not produce: the fit that returned history (cell 5, line 2" in said, said
+    assert ("which this exercise's training does not produce: the fit that returned history (line 2 of the 4th code cell "
+            "under “Your turn, step 4: build and train”) uses") in said, said
     assert says in said, said
 
 
@@ -201,7 +202,8 @@ def test_early_stopping_in_fit_that_did_not_stop_where_its_rule_says_is_told_so(
               + SOLUTION["answer_fit"])
     said = outputs(verify(run_with(tmp_path, patience_100, sources=cells(source)), only=["stopped_early"]))["stopped_early"]
     assert "with patience=100 Keras's EarlyStopping stops this training after 109 epochs, yet history stopped after" in said, said
-    assert "The code at cell 5, line 2 (Your turn, step 4: build and train) replaces part of EarlyStopping" in said, said
+    assert ("The code at line 2 of the 4th code cell under “Your turn, step 4: build and train” replaces part of "
+            "EarlyStopping") in said, said
     assert "pass early_stopping to the fit call" not in said, said
 
 
@@ -216,7 +218,7 @@ def test_renamed_early_stopping_is_named_in_the_step_4_check(tmp_path):
                *cells(SOLUTION["answer_fit"])[1:])
     said = outputs(verify(run_with(tmp_path, rename, sources=sources), only=["stopped_early"]))["stopped_early"]
     assert "(this check needs it to know whether EarlyStopping restored the best weights)" in said, said
-    assert "Cell 2 assigns the EarlyStopping to `es`: name it `early_stopping`." in said, said
+    assert "The EarlyStopping is assigned to `es` in the 1st code cell under “Your turn, step 1”: name it `early_stopping`." in said, said
 
 
 @pytest.mark.parametrize("returncode, stderr, says", [

@@ -63,7 +63,7 @@ def result(name="alice", *, failed=(), status="graded", message=None, training=K
 
 def injected():
     """A submission that puts markup and script everywhere it can reach."""
-    return result(f"mallory{PAYLOAD}", failed=("early_stopping", "stopped_early"), message=f"Cell 3 raised ValueError: {PAYLOAD}",
+    return result(f"mallory{PAYLOAD}", failed=("early_stopping", "stopped_early"), message=f"The code in the code cell under “{PAYLOAD}” raised ValueError: {PAYLOAD}",
                   output="- early_stopping must watch the validation loss (monitor=\"val_loss\"); it watches '" + PAYLOAD + "'.")
 
 
@@ -448,7 +448,7 @@ def test_real_graded_run_plot_marks_its_own_epochs(tmp_path):
 def test_the_graders_review_reasons_reach_the_student_escaped():
     """When the grader could not read some code, does the page say a person will look, and why, without live markup?"""
     flagged = result("eve")
-    flagged.review = ["Cell 3, line 1: the code calls exec('<script>alert(1)</script>'); a person should check."]
+    flagged.review = ["The code at line 1 of the 2nd code cell under “Scratch” calls exec('<script>alert(1)</script>'); a person should check."]
     page, markdown = feedback.render_html(flagged, exercise), feedback.render_markdown(flagged, exercise)
     assert "A person will look at this notebook" in page and "A person will look at this notebook" in markdown
     assert "<script>" not in page and "&lt;script&gt;" in page

@@ -109,7 +109,8 @@ def test_message_names_the_callback_and_the_fit():
     assert reading.callback("final", "early_stopping").passed is True
     message = reading.callback("final", "model_checkpoint").message
     assert message.startswith("`model_checkpoint` was created but not passed to model.fit(..., callbacks=[...]) in step 4"), message
-    assert "cell 3, line 2" in message and "Your turn, step 4" in message
+    assert message.endswith("the fit that returned `history`, at line 2 of the 2nd code cell under "
+                            "“Your turn, step 4: build and train”, does not get it."), message
 
 
 def test_state_is_read_at_each_snapshot():
@@ -150,7 +151,7 @@ def test_code_that_defeats_reading_is_listed(name):
     reading = read([("markdown", "## Scratch"), ("code", "x = 1"), ("code", SUSPICIOUS[name])])
     assert reading.suspicious, name
     place, what = reading.suspicious[0]
-    assert place.cell == 3 and place.line >= 1 and place.heading == "Scratch", reading.suspicious
+    assert place.cell == 3 and place.line >= 1 and place.name == "the 2nd code cell under “Scratch”", reading.suspicious
 
 
 def test_unparsable_cell_is_noted_not_fatal():
@@ -178,7 +179,8 @@ def test_review_lists_the_lines_for_a_person(tmp_path):
     from autograder.verify import Context, review
 
     sentences = review(Context(exercise, tmp_path, sources=tuple(cells([CALLBACKS, "exec(open('x').read())\n" + fit()]))))
-    assert sentences and sentences[0].startswith("Cell 3, line 1 (Your turn, step 4: build and train): the code calls exec()"), sentences
+    assert sentences and sentences[0].startswith(
+        "The code at line 1 of the 2nd code cell under “Your turn, step 4: build and train” calls exec()"), sentences
     assert "a person should check" in sentences[0]
     assert review(Context(exercise, tmp_path, sources=tuple(cells([CALLBACKS, fit()])))) == []
     assert review(Context(exercise, tmp_path)) == []

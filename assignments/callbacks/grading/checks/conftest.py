@@ -102,7 +102,7 @@ def _variable(name, snapshot, context):
         where = at_test_cell(check) if check else "after the last cell"
         later = _assigned_after(context, name, context.test_cell(check)) if check and context.sources else None
         if not snapshot.variables and check:
-            tip = ((f" Nothing is defined yet there: the cell that creates it comes later (cell {later}). Keep each "
+            tip = ((f" Nothing is defined yet there: it is created later, in {context.place(later)}. Keep each "
                     "test cell right after its answer cell." if later else
                     f" Nothing is defined yet there: keep that test cell after step {STEP[check]}'s answer.")
                    if not context.step_cells(check) and context.sources else "")
@@ -128,7 +128,8 @@ def _assigned_after(context, name, cell):
 
 
 def _renamed(context, name, check) -> str:
-    """" Cell 10 assigns the EarlyStopping to `es`." when a cell before `check`'s test cell does so under another name."""
+    """" The EarlyStopping is assigned to `es` in the code cell under “...”." when a cell before `check`'s test
+    cell does so under another name."""
     if name not in CLASSES or not context.sources:
         return ""
     pattern = re.compile(rf"^\s*([A-Za-z_]\w*)\s*=\s*(?:[\w.]+\.)?{CLASSES[name]}\(", re.MULTILINE)
@@ -138,7 +139,7 @@ def _renamed(context, name, check) -> str:
             break
         found = [variable for variable in pattern.findall(source) if variable != name]
         if found:
-            return f" Cell {number} assigns the {CLASSES[name]} to `{found[0]}`: name it `{name}`."
+            return f" The {CLASSES[name]} is assigned to `{found[0]}` in {context.place(number)}: name it `{name}`."
     return ""
 
 
