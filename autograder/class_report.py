@@ -24,14 +24,15 @@ from pathlib import Path
 
 from .assignment import Assignment
 from .feedback import MAX_NAME, as_dict, clip, html_templates, messages, page_names, readable
+from .status import Status
 
 # Statuses of a run that did not end in a normal grading.
 NEEDS_A_HUMAN = {
-    "timed out": "timed out",
-    "crashed": "the run crashed",
-    "refused": "refused file",
-    "verification stopped": "the grader's reader was stopped on the files the run left",
-    "grader error": "grader error",
+    Status.TIMED_OUT: "timed out",
+    Status.CRASHED: "the run crashed",
+    Status.REFUSED: "refused file",
+    Status.VERIFICATION_STOPPED: "the grader's reader was stopped on the files the run left",
+    Status.GRADER_ERROR: "grader error",
 }
 
 # (phrase in a failed check's message, what it means). Each phrase is the fixed part of a

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from . import assignment
+from .status import Status
 
 
 def _grade(args):
@@ -31,8 +32,8 @@ def _grade(args):
     failed = None
     with tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar:
         def progress(result):
-            counts["failed"] += result.status != "graded"
-            counts["timed out"] += result.status == "timed out"
+            counts["failed"] += result.status != Status.GRADED
+            counts["timed out"] += result.status == Status.TIMED_OUT
             bar.set_postfix(counts, refresh=False)
             bar.update()
 

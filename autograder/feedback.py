@@ -39,6 +39,7 @@ import jinja2
 import markupsafe
 
 from .assignment import Assignment
+from .status import Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -54,12 +55,12 @@ MAX_EPOCHS_DRAWN = 1000  # a real run has at most epochs_limit (200); a forged h
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 STATUS_LABELS = {
-    "graded": "Graded",
-    "refused": "Refused: the file could not be graded",
-    "timed out": "Stopped at the time limit",
-    "crashed": "The run did not finish",
-    "verification stopped": "Not checked: the grader could not read what the run left; your instructor will look at it",
-    "grader error": "Grader error: your instructor will look at it",
+    Status.GRADED: "Graded",
+    Status.REFUSED: "Refused: the file could not be graded",
+    Status.TIMED_OUT: "Stopped at the time limit",
+    Status.CRASHED: "The run did not finish",
+    Status.VERIFICATION_STOPPED: "Not checked: the grader could not read what the run left; your instructor will look at it",
+    Status.GRADER_ERROR: "Grader error: your instructor will look at it",
 }
 
 
@@ -120,7 +121,7 @@ def readable(result, problems: dict | None = None) -> dict:
         name = str(name or "?")
         if problems is not None:
             problems[name] = f"its result could not be read ({type(error).__name__}: {clip(error, 200)})"
-        return {"submission": name, "score": 0.0, "status": "grader error", "tests": [], "review": [],
+        return {"submission": name, "score": 0.0, "status": Status.GRADER_ERROR, "tests": [], "review": [],
                 "message": f"This result could not be read ({type(error).__name__}); your instructor will look at it."}
 
 
@@ -396,14 +397,14 @@ def feedback_view(result, assignment: Assignment, *, plot: bool = True) -> dict:
         "hand_graded": [{"name": name, "max_score": _points(points)} for name, points in hand.items()],
         "pending": _points(sum(hand.values())),
         "status": STATUS_LABELS.get(status, clip(status, 40)),
-        "graded": status == "graded",
+        "graded": status == Status.GRADED,
         "message": message,
         # The grader's reasons for a person to look (code it could not read): said to the student too.
         "review": [clip(reason) for reason in data.get("review") or [] if isinstance(reason, str)],
         "checks": checks,
         "passed": sum(check["passed"] for check in checks),
         "facts": (["The notebook was refused before it ran, so there is no training run to show."]
-                  if status == "refused" else describe(run)),
+                  if status == Status.REFUSED else describe(run)),
         "plot": plot_data_uri(run) if plot else None,
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -36,6 +36,7 @@ from .untrusted_text import spreadsheet, terminal
 from .run import NOTEBOOK, run_notebook, warm_sandbox
 from .sandbox import Limits, check_available
 from .verify import CheckResult, Context, check_run
+from .status import Status
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Result:
     score: float
     max_score: float
     tests: list
-    status: str = "graded"  # graded, refused, timed out, crashed, verification stopped, grader error
+    status: Status = Status.GRADED
     message: str | None = None
     seconds: float = 0.0
     training: dict = field(default_factory=dict)  # curves and measured checkpoint loss, for feedback
@@ -190,7 +191,7 @@ class Grader:
             notebook = intake.clean(intake.read_notebook(submission.path), assignment)
         except intake.Refused as refused:
             return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(refused)),
-                          "refused", str(refused))
+                          Status.REFUSED, str(refused))
         work = self.scratch / f"{index:04d}" / "work"
         try:
             # The run sees the release's files (the data) and the clean notebook, nothing else.
@@ -206,11 +207,11 @@ class Grader:
                     Context(assignment, work, run.started_at, run.problem, run.not_kept, sources, limit))
             except VerificationStopped as stopped:
                 return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(stopped)),
-                              "verification stopped", str(stopped), run.seconds)
+                              Status.VERIFICATION_STOPPED, str(stopped), run.seconds)
         finally:
             # What the run left is read by now: the host keeps at most one work folder per thread.
             shutil.rmtree(work.parent, ignore_errors=True)
-        status = "timed out" if run.timed_out else "crashed" if run.problem else "graded"
+        status = Status.TIMED_OUT if run.timed_out else Status.CRASHED if run.problem else Status.GRADED
         score = sum(test.score for test in tests)
         return Result(submission.name, assignment.name, score, max_score, tests, status, run.problem, run.seconds,
                       training, review)
@@ -236,7 +237,7 @@ def grade(submissions, assignment: Assignment, *, jobs: int | None = None, sandb
             except Exception as error:  # the grader's own failure: this submission only
                 result = Result(submission.name, assignment.name, 0.0, assignment.max_score,
                                 failed_checks(assignment, "The grader failed on this submission; your instructor will look at it."),
-                                "grader error", f"{type(error).__name__}: {error}")
+                                Status.GRADER_ERROR, f"{type(error).__name__}: {error}")
             result.student = submission.student
             result.submitted_at = submission.timestamp.isoformat() if submission.timestamp else None
             result.review = [*submission.review, *result.review]
@@ -300,7 +301,7 @@ def _result_dict(result) -> dict:
     except Exception as error:  # one broken result must not cost the others their results file
         return {"submission": json_safe(str(getattr(result, "submission", "?"))),
                 "assignment": json_safe(str(getattr(result, "assignment", "?"))), "score": 0.0,
-                "max_score": json_safe(getattr(result, "max_score", None)), "status": "grader error",
+                "max_score": json_safe(getattr(result, "max_score", None)), "status": Status.GRADER_ERROR,
                 "message": f"This result could not be written ({type(error).__name__}); your instructor will look at it.",
                 "seconds": 0.0, "tests": [], "training": {}, "review": []}
 
