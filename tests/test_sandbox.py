@@ -363,3 +363,44 @@ def test_copy_back_is_bounded_by_disk_bytes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["normal"]
     assert "sparse (sparse file)" in result.not_copied and "f (hard link)" in result.not_copied
     assert sum(entry.endswith("(hard link)") for entry in result.not_copied) == 51
+
+
+def _has_capability(number):
+    with open("/proc/self/status") as status:
+        effective = next(line for line in status if line.startswith("CapEff:")).split()[1]
+    return bool(int(effective, 16) >> number & 1)
+
+
+def test_sandbox_runs_in_its_own_cpu_cgroup_and_dies_first_on_oom(tmp_path):
+    """A fork bomb must not starve the run beside it (one CPU share per run, a cgroup it cannot
+    leave), and a host out of memory must kill sandboxed processes first."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    slot = 40
+    uid = BASE_UID + slot
+    script = "cat /proc/self/oom_score_adj; echo 0 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj; sleep 5"
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(sandbox.run_sandboxed, ["sh", "-c", script], workdir=tmp_path, slot=slot,
+                              limits=Limits(wall_seconds=20))
+        deadline = time.monotonic() + 30
+        memberships = []
+        # Poll until a process of the sandbox uid is caught alive (one may exit between the scan and the read).
+        while not memberships and time.monotonic() < deadline:
+            for pid in host_pids_of({uid}):
+                try:
+                    # The run's own processes (the grader's keyring cleaner also runs as this uid, outside it).
+                    if Path(f"/proc/{pid}/comm").read_text().strip() not in ("sh", "sleep", "cat"):
+                        continue
+                    memberships.append(Path(f"/proc/{pid}/cgroup").read_text())
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        result = running.result()
+    first, after_lowering = result.stdout.split()
+    assert first == "1000", result.stderr
+    if _has_capability(24):  # CAP_SYS_RESOURCE: root's write also pins the floor
+        assert after_lowering == "1000", result.stderr
+    assert memberships, "the sandbox did not start"
+    if sandbox._cpu_cgroup(uid) is None:
+        pytest.skip("no writable cpu cgroup controller on this host: runs share the CPU by thread")
+    assert all(sandbox.CGROUP_NAME.format(uid=uid) in membership for membership in memberships), memberships

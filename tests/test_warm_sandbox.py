@@ -8,7 +8,6 @@ import os
 import platform
 import shutil
 import signal
-import sys
 import tempfile
 import textwrap
 import time
