@@ -98,7 +98,7 @@ def test_a_stopped_verification_is_reported_for_a_person(tmp_path, monkeypatch):
         if work.parent.name != "0000":
             time.sleep(1.5)  # the hostile one reaches the worker first
         return types.SimpleNamespace(started_at=time.time(), seconds=1.0, timed_out=False, problem=None,
-                                     first_error=None, not_kept=())
+                                     not_kept=())
 
     monkeypatch.setattr(grade_module, "run_notebook", run_notebook)
     monkeypatch.setattr(grade_module, "check_run", fake_check)
