@@ -17,6 +17,17 @@ ARGUMENTS = {
 }
 
 
+def _arguments(settings: dict, wanted: dict, kind: str) -> dict:
+    """The constructor arguments `wanted` ({name: types}) from the exported `settings`; ValueError when one has another type."""
+    arguments = {}
+    for name, types in wanted.items():
+        value = settings.get(name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise ValueError(f"{kind}'s {name} must be a {' or '.join(t.__name__ for t in types)}; it is {value!r}.")
+        arguments[name] = value
+    return arguments
+
+
 def epochs_run(settings: dict, logs: dict, epochs: int, model) -> int:
     """Epochs a real EarlyStopping with `settings` lets a run with these per-epoch `logs` last.
 
@@ -26,13 +37,7 @@ def epochs_run(settings: dict, logs: dict, epochs: int, model) -> int:
     """
     from keras.callbacks import EarlyStopping
 
-    arguments = {}
-    for name, types in ARGUMENTS.items():
-        value = settings.get(name)
-        if not isinstance(value, types) or isinstance(value, bool):
-            raise ValueError(f"EarlyStopping's {name} must be a {' or '.join(t.__name__ for t in types)}; it is {value!r}.")
-        arguments[name] = value
-    callback = EarlyStopping(**arguments)
+    callback = EarlyStopping(**_arguments(settings, ARGUMENTS, "EarlyStopping"))
     callback.set_model(model)
     model.stop_training = False
     callback.on_train_begin()
@@ -66,13 +71,7 @@ def learning_rates(settings: dict, logs: dict, model) -> list:
     """
     from keras.callbacks import ReduceLROnPlateau
 
-    arguments = {}
-    for name, types in LR_ARGUMENTS.items():
-        value = settings.get(name)
-        if not isinstance(value, types) or isinstance(value, bool):
-            raise ValueError(f"ReduceLROnPlateau's {name} must be a {' or '.join(t.__name__ for t in types)}; it is {value!r}.")
-        arguments[name] = value
-    callback = ReduceLROnPlateau(**arguments)
+    callback = ReduceLROnPlateau(**_arguments(settings, LR_ARGUMENTS, "ReduceLROnPlateau"))
     callback.set_model(model)
     start = float(model.optimizer.learning_rate)
     rates = []

@@ -79,10 +79,10 @@ MISTAKES = [
          {"answer_val_accuracy_target": target_class(method="on_epoch_ends")},
          {"val_accuracy_target": "must override on_epoch_end", "stopped_at_target": "training went on to epoch 14"},
          "Keras never calls on_epoch_ends: nothing stops at the target."),
-    Case("not a subclass of Callback",
-         {"answer_val_accuracy_target": target_class(base="keras.callbacks.History")},
+    Case("subclass of LambdaCallback",
+         {"answer_val_accuracy_target": target_class(base="keras.callbacks.LambdaCallback")},
          {"val_accuracy_target": "must be a subclass of keras.callbacks.Callback"},
-         "History is a Callback too, so the run is right, but step 1 asks for Callback itself; read from the code."),
+         "LambdaCallback is a Callback too, so the run is right, but step 1 asks for Callback itself; read from the code."),
     Case("target 0.94",
          {"answer_val_accuracy_target": target_class(target="0.94")},
          {"val_accuracy_target": "must aim for 0.9375", "stopped_at_target": "training went on to epoch 14"},
@@ -124,7 +124,7 @@ MISTAKES = [
     Case("no logs folder",
          {"answer_csv_logger": 'csv_logger = CSVLogger("logs/training.csv")\n'},
          {"stopped_at_target": "`history` is not defined", "learning_rate_reduced": "`history` is not defined",
-          "best_weights_restored": "`history` is not defined", "training_log": "`history` is not defined"},
+          "best_weights_restored": "`history` is not defined", "training_log": "Create the logs folder (step 4)"},
          "fit raises FileNotFoundError when CSVLogger opens its file: history is never set."),
 ]
 

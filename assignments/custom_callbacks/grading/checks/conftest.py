@@ -63,29 +63,16 @@ def _variable(name, snapshot, context):
     return value
 
 
-@pytest.fixture
-def val_accuracy_target(snapshot, context):
-    return _variable("val_accuracy_target", snapshot, context)
+def _fixture(name):
+    def variable(snapshot, context):
+        return _variable(name, snapshot, context)
+
+    variable.__name__ = name
+    return pytest.fixture(variable, name=name)
 
 
-@pytest.fixture
-def reduce_lr(snapshot, context):
-    return _variable("reduce_lr", snapshot, context)
-
-
-@pytest.fixture
-def early_stopping(snapshot, context):
-    return _variable("early_stopping", snapshot, context)
-
-
-@pytest.fixture
-def csv_logger(snapshot, context):
-    return _variable("csv_logger", snapshot, context)
-
-
-@pytest.fixture
-def history(snapshot, context):
-    return _variable("history", snapshot, context)
+# One fixture per declared variable, named as the notebook names it (val_accuracy_target, reduce_lr, ..., history).
+globals().update({name: _fixture(name) for name in exercise.variables})
 
 
 def _series(history, key, why):
