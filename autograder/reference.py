@@ -4,7 +4,8 @@ Two runs, both deterministic:
 - the solution notebook, executed as the grader executes submissions: its settings (epoch
   limit, patience, checkpoint file, log folder) are what the checks hold every run to, and its
   best-weights file gives the reference validation loss;
-- the canonical training: `build_model()` fitted for the solution's epoch limit with no callback. Its
+- the canonical training: `build_model()` fitted for the solution's epoch limit with no callback but
+  those that change training (the declaration's "canonical_callbacks", ReduceLROnPlateau say). Its
   per-epoch logs are what any honest run produces, epoch by epoch, so the checks compare a
   student's history with them and replay a student's EarlyStopping settings over them;
 - the solution notebook, executed as the grader executes submissions, whose best-weights
@@ -24,11 +25,30 @@ from .source import cells_of
 from .verify import Context
 
 
-def canonical_logs(assignment: Assignment, epochs: int) -> dict:
+def canonical_callbacks(assignment: Assignment, settings: dict) -> list:
+    """The callbacks that change how every honest run trains (the declaration's "canonical_callbacks"),
+    built from the real Keras classes with the solution's settings: `"{factor}"` is the setting `factor`.
+
+    Why: a callback such as ReduceLROnPlateau changes the weights of later epochs, so the canonical
+    training must run it for its logs to be what an honest run produces after the first reduction.
+    Callbacks that only stop training or write files need not be here: they truncate the logs, not change them.
+    """
+    import keras
+
+    def value(given):
+        if isinstance(given, str) and given.startswith("{") and given.endswith("}"):
+            return settings[given[1:-1]]
+        return given
+
+    return [getattr(keras.callbacks, declared["class"])(**{name: value(given) for name, given in declared["arguments"].items()})
+            for declared in assignment.declaration.get("canonical_callbacks", [])]
+
+
+def canonical_logs(assignment: Assignment, epochs: int, settings: dict | None = None) -> dict:
     setup = assignment.setup
     model = setup["build_model"]()
     history = model.fit(setup["x_train"], setup["y_train"], validation_data=(setup["x_val"], setup["y_val"]),
-                        epochs=epochs, verbose=0)
+                        epochs=epochs, verbose=0, callbacks=canonical_callbacks(assignment, settings or {}))
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
@@ -67,7 +87,7 @@ def record(assignment: Assignment, path: Path | None = None) -> dict:
     import tensorflow as tf
 
     solution = solution_run(assignment)
-    canonical = canonical_logs(assignment, solution["settings"]["epochs"])
+    canonical = canonical_logs(assignment, solution["settings"]["epochs"], solution["settings"])
     if not all(map(assignment.same_loss, solution["val_loss"], canonical["val_loss"])):
         raise RuntimeError("The solution's val_loss curve differs from the canonical training: is training deterministic?")
     reference = {

@@ -73,3 +73,34 @@ def test_checks_points_add_up_to_the_autograded_total():
     assert sum(exercise.checks.values()) == 10
     manual = [exercise.nbgrader_meta(c) for c in exercise.source.cells if c.cell_type == "markdown"]
     assert [m["points"] for m in manual if m.get("grade")] == [2]
+
+
+# The second assignment: the same promises, in a course of its own.
+from autograder import assignment as _assignment  # noqa: E402
+
+CUSTOM = _assignment.get("custom_callbacks")
+CUSTOM_FILES = ["custom_callbacks.ipynb", "data/digits.npz"]
+
+
+def test_custom_callbacks_release_is_what_nbgrader_generates(tmp_path):
+    """Is release/custom_callbacks/ exactly what nbgrader makes of assignments/custom_callbacks/, notebook and data only?"""
+    import shutil
+
+    shutil.copytree(CUSTOM.source_dir, tmp_path / "assignments" / CUSTOM.name)
+    shutil.copy(CUSTOM.course / "nbgrader_config.py", tmp_path)
+    nbgrader(tmp_path, "generate_assignment", CUSTOM.name, "--force")
+    fresh = tmp_path / "release" / CUSTOM.name
+    for folder in (fresh, CUSTOM.release_dir):
+        assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == CUSTOM_FILES
+    for relative in CUSTOM_FILES:
+        assert (fresh / relative).read_bytes() == (CUSTOM.release_dir / relative).read_bytes(), \
+            f"release/{CUSTOM.name}/{relative} is stale: run `make release`."
+
+
+def test_custom_callbacks_release_hides_solutions_and_checks():
+    """Does the custom_callbacks student see no solution, no hidden check call and no output, and has each
+    graded test cell its hidden check module?"""
+    text = json.dumps(nbformat.read(CUSTOM.release_notebook, as_version=4))
+    for secret in ("BEGIN SOLUTION", "HIDDEN TESTS", "autograder", "check(", "self.model.stop_training = True\\n"):
+        assert secret not in text
+    assert {p.stem.removeprefix("test_") for p in CUSTOM.checks_dir.glob("test_*.py")} == set(CUSTOM.checks)

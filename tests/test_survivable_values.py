@@ -168,7 +168,7 @@ def test_cli_writes_everything_and_exits_0_with_a_poisoned_result(tmp_path, monk
     monkeypatch.setattr(grade_module, "grade", grade)
     out = tmp_path / "out"
     cli.main(["grade", str(tmp_path / "in"), "--json", str(out / "results.json"), "--csv", str(out / "sheet.csv"),
-              "--no-sandbox", "--quiet"])  # returns: exit code 0
+              "--no-sandbox", "--quiet", "--assignment", "callbacks"])  # returns: exit code 0; the course has two assignments
     data = _strict((out / "results.json").read_text())
     assert [entry["submission"] for entry in data] == ["alice", "bob", "mallory"]
     for name in ("alice", "bob", "mallory"):
@@ -184,7 +184,7 @@ def test_cli_exits_1_when_the_writers_themselves_fail(tmp_path, monkeypatch, cap
     monkeypatch.setattr(cli, "_write_feedback", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(SystemExit) as exited:
         cli.main(["grade", str(tmp_path / "alice.ipynb"), "--json", str(tmp_path / "results.json"),
-                  "--no-sandbox", "--quiet"])
+                  "--no-sandbox", "--quiet", "--assignment", "callbacks"])
     assert "disk full" in str(exited.value.code)
     assert "alice" in capsys.readouterr().out
     _strict((tmp_path / "results.json").read_text())
