@@ -262,11 +262,16 @@ def find(course: Path = COURSE) -> dict:
 
 
 @functools.cache
-def course_id(course: Path = COURSE) -> str:
-    """The nbgrader course id, as the course's nbgrader_config.py sets it."""
+def course_config(course: Path = COURSE):
+    """The course's nbgrader_config.py, loaded (a traitlets Config)."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    return PyFileConfigLoader("nbgrader_config.py", str(course)).load_config().CourseDirectory.course_id
+    return PyFileConfigLoader("nbgrader_config.py", str(course)).load_config()
+
+
+def course_id(course: Path = COURSE) -> str:
+    """The nbgrader course id, as the course's nbgrader_config.py sets it."""
+    return course_config(course).CourseDirectory.course_id
 
 
 def default_gradebook(course: Path = COURSE) -> str:

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import intake, measure
+from . import autograded, intake, measure
 from .assignment import Assignment
 from .submissions import Submission, find_submissions  # noqa: F401 (find_submissions: part of this module's API)
 from .untrusted_text import spreadsheet, terminal
@@ -55,6 +55,9 @@ class Result:
     review: list = field(default_factory=list)  # why a person should look at it (grader's sentences)
     student: str | None = None  # nbgrader's student id, where the submitted/ layout names a valid one
     submitted_at: str | None = None  # ISO 8601, UTC: when nbgrader's exchange says it was submitted
+    # The run's cells and outputs (autograded.ran), kept past the work folder for nbgrader's
+    # autograded notebook; not in the results file. None: nothing ran.
+    cells: list | None = field(default=None, repr=False)
 
     def to_dict(self):
         return {
@@ -188,7 +191,7 @@ class Grader:
         assignment = self.assignment
         max_score = assignment.max_score
         try:
-            notebook = intake.clean(intake.read_notebook(submission.path), assignment)
+            notebook, grade_ids = intake.cleaned(intake.read_notebook(submission.path), assignment)
         except intake.Refused as refused:
             return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(refused)),
                           Status.REFUSED, str(refused))
@@ -207,14 +210,16 @@ class Grader:
                     Context(assignment, work, run.started_at, run.problem, run.not_kept, sources, limit))
             except VerificationStopped as stopped:
                 return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(stopped)),
-                              Status.VERIFICATION_STOPPED, str(stopped), run.seconds)
+                              Status.VERIFICATION_STOPPED, str(stopped), run.seconds,
+                              cells=autograded.ran(notebook, grade_ids, work))
+            cells = autograded.ran(notebook, grade_ids, work)
         finally:
             # What the run left is read by now: the host keeps at most one work folder per thread.
             shutil.rmtree(work.parent, ignore_errors=True)
         status = Status.TIMED_OUT if run.timed_out else Status.CRASHED if run.problem else Status.GRADED
         score = sum(test.score for test in tests)
         return Result(submission.name, assignment.name, score, max_score, tests, status, run.problem, run.seconds,
-                      training, review)
+                      training, review, cells=cells)
 
 
 def grade(submissions, assignment: Assignment, *, jobs: int | None = None, sandbox: bool = True,

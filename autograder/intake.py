@@ -121,6 +121,14 @@ def _grade_id(cell):
 
 def clean(submitted: nbformat.NotebookNode, assignment: Assignment) -> nbformat.NotebookNode:
     """The notebook to run for a submission of `assignment`: its cell sources, with locked cells and checks ours."""
+    return cleaned(submitted, assignment)[0]
+
+
+def cleaned(submitted: nbformat.NotebookNode, assignment: Assignment) -> tuple[nbformat.NotebookNode, list]:
+    """clean()'s notebook, and for each of its cells the grade id it stands for: the one the submitted
+    cell claimed (a string, unchecked: the metadata is the student's), a snapshot's check, or None
+    (no claim, the final snapshot). nbgrader's autograded notebook is rebuilt from these
+    (autograder.autograded)."""
     release = nbformat.read(assignment.release_notebook, as_version=4)
     locked = {
         meta["grade_id"]: cell.source
@@ -139,17 +147,22 @@ def clean(submitted: nbformat.NotebookNode, assignment: Assignment) -> nbformat.
             anchor[meta["grade_id"]] = answer
     present = {_grade_id(cell) for cell in submitted.cells if cell.cell_type == "code"}
     missing = [name for name in checks if name not in present]
-    cells = []
+    cells, ids = [], []
     for cell in submitted.cells:
         grade_id = _grade_id(cell)
         if cell.cell_type == "code" and grade_id in checks:
             cells.append(snapshot_cell(grade_id, exports))
+            ids.append(grade_id)
         elif cell.cell_type == "code":
             cells.append(new_code_cell(locked.get(grade_id, cell.source)))
-            cells.extend(snapshot_cell(name, exports, put_back=True)
-                         for name in missing if grade_id is not None and anchor[name] == grade_id)
+            ids.append(grade_id)
+            put_back = [name for name in missing if grade_id is not None and anchor[name] == grade_id]
+            cells.extend(snapshot_cell(name, exports, put_back=True) for name in put_back)
+            ids.extend(put_back)
         elif cell.cell_type == "markdown":
             cells.append(new_markdown_cell(cell.source))
+            ids.append(grade_id)
     # Whatever the student deleted or moved, the checks get the state after the last cell.
     cells.append(snapshot_cell(FINAL, exports))
-    return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    ids.append(None)
+    return new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}), ids

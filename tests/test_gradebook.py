@@ -27,7 +27,7 @@ def test_submission_times_reach_nbgrader_export(course):
     (submission,) = find_submissions([course / "submitted"])
     graded = result("alice", student="alice")
     graded.submitted_at = submission.timestamp.isoformat()
-    record([graded], db, exercise)
+    record([graded], db, exercise, course)
     with Gradebook(db, exercise.course_id) as gradebook:
         assert str(gradebook.find_submission(exercise.name, "alice").timestamp) == "2026-03-01 09:30:00"
     nbgrader(course, "export")
@@ -51,5 +51,5 @@ def test_recording_shows_no_warnings(course):
     db = generated(course)
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
-        record([result(name, student=name) for name in ("alice", "bob", "carol")], db, exercise)
+        record([result(name, student=name) for name in ("alice", "bob", "carol")], db, exercise, course)
     assert [str(w.message) for w in shown] == []

@@ -86,5 +86,5 @@ def test_gradebook_option_stores_our_scores_for_nbgrader(graded_course):
                 gradebook.find_grade(name, "callbacks", exercise.name, student).auto_score = None
         gradebook.db.commit()
     results = grade(find_submissions([graded_course / "submitted"]), exercise, jobs=2)
-    record(results, f"sqlite:///{graded_course / 'ours.db'}", exercise)
+    record(results, f"sqlite:///{graded_course / 'ours.db'}", exercise, graded_course / "ours")
     assert nbgrader_scores(graded_course, "ours.db") == {r.submission: {t.name: t.score for t in r.tests} for r in results}
