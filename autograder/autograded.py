@@ -189,9 +189,15 @@ def build(cells: list | None, tests: list, source, note: str | None = None) -> n
 
 def _cell(cell: dict, origin, source, verdict):
     """One cell of the autograded notebook: `origin` the gradebook's source cell it stands for, or None."""
-    text = origin.source if origin is not None and origin.locked else cell["source"]
+    trusted = origin is not None and origin.locked
+    text = origin.source if trusted else cell["source"]
     if cell["cell_type"] == "markdown":
-        made = new_markdown_cell(text)
+        # The student's markdown (the written answer) is shown in formgrader, where the instructor
+        # is logged in, and nbgrader's formgrade template renders it unsanitized (nbconvert's
+        # sanitize_html does not reach that template): a <script> or an onerror handler would run
+        # there and could change grades through formgrader's API. No tag of the student's may
+        # form: `<` becomes an entity, which still shows as "<".
+        made = new_markdown_cell(text if trusted else text.replace("<", "&lt;"))
     else:
         made = new_code_cell(text, outputs=_verdict(verdict) if verdict is not None else cell["outputs"])
     if origin is not None:

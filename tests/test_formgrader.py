@@ -4,6 +4,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -23,7 +24,10 @@ from notebooks import submission, write
 
 pytestmark = pytest.mark.slow
 
-WRITTEN = "Because EarlyStopping kept training FORMGRADER-MARK epochs past the best one."
+# The written answer is the student's own markdown: with raw HTML in it, it must not run in the
+# instructor's formgrader page (logged in, it could change grades through formgrader's API).
+WRITTEN = ("Because EarlyStopping kept training FORMGRADER-MARK epochs past the best one. "
+           "<script>document.title = 'HOSTILE-SCRIPT'</script><img src=x onerror=\"alert('HOSTILE-HANDLER')\">")
 SERVER_START_SECONDS = 90
 
 
@@ -103,6 +107,11 @@ def test_the_written_question_is_graded_in_formgrader_after_our_grader(course):
         listed = session.get(f"{base}/formgrader/api/submitted_notebooks/{exercise.name}/callbacks", timeout=30).json()
         assert [(n["id"], n["student"], n["needs_manual_grade"]) for n in listed] == [(submission_id, "alice", True)], listed
         assert "FORMGRADER-MARK" in page.text, "the page must show the written answer"
+        # The student's tags show as text: no <script> or tag with a handler forms from them.
+        assert "&lt;script&gt;document.title" in page.text, "the written answer must still show what the student wrote"
+        for hostile in (r"<script>document\.title", r"<img[^>]*onerror"):
+            found = re.search(hostile, page.text)
+            assert not found, f"the written answer's HTML must not run in the instructor's page: {found and page.text[found.start() - 200:found.end() + 100]!r}"
         assert 'id="val_loss_question"' in page.text, "the written answer must have formgrader's score box"
 
         grades = session.get(f"{base}/formgrader/api/grades", params={"submission_id": submission_id}, timeout=30).json()
