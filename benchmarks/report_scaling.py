@@ -27,6 +27,7 @@ from test_feedback import KNOWN_RUN, result  # noqa: E402
 
 from course import exercise  # noqa: E402
 from autograder.class_report import write_class_report  # noqa: E402
+from autograder import feedback  # noqa: E402
 from autograder.feedback import write_feedback  # noqa: E402
 from autograder.grade import grade_sheet, results_json  # noqa: E402
 from autograder.gradebook import record  # noqa: E402
@@ -72,12 +73,15 @@ def timed(parts: dict, name: str, function, *args, **kwargs):
 
 
 def measure(size: int, scratch: Path) -> dict:
+    # Each class draws its own plots: a plot cached by an earlier size would make this one look cheaper.
+    feedback.plot_data_uri.cache_clear()
     results, out = a_class(size), scratch / f"out-{size}"
-    db = course(scratch / f"course-{size}")
+    folder = scratch / f"course-{size}"
+    db = course(folder)
     parts = {}
     timed(parts, "results.json", results_json, results)
     timed(parts, "grade sheet", grade_sheet, results)
-    timed(parts, "gradebook", record, results, db, exercise)
+    timed(parts, "gradebook", record, results, db, exercise, folder)  # with nbgrader's autograded notebooks
     timed(parts, "feedback pages", write_feedback, results, out / "feedback", exercise)
     timed(parts, "class report", write_class_report, results, out / "class-report.html", exercise, feedback_dir=out / "feedback",
           grading_seconds=size * 10.0)
