@@ -30,7 +30,6 @@ from pathlib import Path
 import nbformat
 
 
-
 def _course() -> Path:
     """The course: NBGRADER_COURSE_ROOT (as this project's nbgrader_config.py reads it), else the
     nearest folder from here up that holds nbgrader_config.py and assignments/ (nbgrader runs a
@@ -54,11 +53,16 @@ REL_TOL = 1e-3
 ABS_TOL = 1e-4
 
 
+def nbgrader_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
 class Assignment:
     """One assignment of a course; every property is read once, from the course's files."""
 
     SETUP_CELL = SETUP_CELL
-    nbgrader_meta = staticmethod(lambda cell: nbgrader_meta(cell))
+    nbgrader_meta = staticmethod(nbgrader_meta)
 
     def __init__(self, name: str, course: Path = COURSE):
         self.name, self.course = name, Path(course)
@@ -228,10 +232,6 @@ class Assignment:
         """The recorded reference run (see `python -m autograder reference`)."""
         return json.loads(self.reference_file.read_text())
 
-
-def nbgrader_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
 
 
 @functools.cache
