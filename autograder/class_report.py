@@ -6,8 +6,8 @@ them (timeouts, crashes, refused files, grader errors, suspected tampering), eac
 its feedback page (see `autograder.feedback`).
 
 Suspected tampering is not guessed: a submission is flagged when one of its checks failed
-with a message from the explicit list TAMPERING_MARKERS below (evidence that does not
-match a real run of this exercise), and the page prints that list.
+with a message whose code (autograder.messages) is in SUSPECT below (evidence that does not
+match a real run of the assignment), and the page prints that list.
 
 Student text (names, messages) is clipped by `autograder.feedback.clip` and autoescaped by
 the template; the page has the same no-script Content-Security-Policy as feedback pages.
@@ -23,7 +23,8 @@ import urllib.parse
 from pathlib import Path
 
 from .assignment import Assignment
-from .feedback import MAX_NAME, as_dict, clip, html_templates, messages, page_names, readable
+from .feedback import MAX_NAME, as_dict, check_messages, clip, html_templates, page_names, readable
+from .messages import Code
 from .status import Status
 
 # Statuses of a run that did not end in a normal grading.
@@ -35,18 +36,16 @@ NEEDS_A_HUMAN = {
     Status.GRADER_ERROR: "grader error",
 }
 
-# (phrase in a failed check's message, what it means). Each phrase is the fixed part of a
-# message of the hidden checks or the evidence reader, said when what a run left behind
-# does not match a real run of this exercise. A change of setup can also produce the
-# first two: "suspected", so a person decides.
-TAMPERING_MARKERS = (
-    ("which this exercise's training does not produce", "history's losses are not those of this exercise's training"),
-    ("history must come from training this model", "the trained model does not match its history"),
-    ("was last written before this run started", "the checkpoint file is older than the run (uploaded or stale)"),
-    ("is not a Keras weights file (HDF5)", "the checkpoint file is not an HDF5 weights file"),
-    ("is a symbolic link", "a file or folder the run left is a symbolic link"),
-    ("is not a regular file (it is a folder, FIFO or device)", "a file the run left is not a regular file"),
-)
+# {message code: what it means}: what a run left that a real run of the assignment does not
+# leave. A change of setup can also give the first two: "suspected", so a person decides.
+SUSPECT = {
+    Code.FOREIGN_HISTORY: "history's losses are not those of this assignment's training",
+    Code.MODEL_NOT_FROM_HISTORY: "the trained model does not match its history",
+    Code.STALE_FILE: "a file the run must write is older than the run (uploaded or stale)",
+    Code.NOT_WEIGHTS: "a weights file is not an HDF5 weights file",
+    Code.LINK: "a file or folder the run left is a symbolic link",
+    Code.SPECIAL_FILE: "a file the run left is not a regular file",
+}
 
 TOP_FAILURES = 10
 
@@ -61,12 +60,11 @@ def attention(result) -> list[str]:
     reasons = []
     if why := NEEDS_A_HUMAN.get(data.get("status")):
         reasons.append(why + (f": {clip(data['message'], 300)}" if data.get("message") else ""))
-    # A refused file fails every check with the refusal itself: that is its reason, said above.
-    own = [t for t in _failed_tests(data) if not data.get("message") or messages(t.get("output")) != [clip(data["message"])]]
-    for phrase, meaning in TAMPERING_MARKERS:
-        checks = [clip(t.get("name"), 80) for t in own if phrase in str(t.get("output"))]
+    found = {clip(t.get("name"), 80): {m.code for m in check_messages(t)} for t in _failed_tests(data)}
+    for code, meaning in SUSPECT.items():
+        checks = [name for name, codes in found.items() if code in codes]
         if checks:
-            reasons.append(f"suspected tampering: {meaning} ({', '.join(dict.fromkeys(checks))})")
+            reasons.append(f"suspected tampering: {meaning} ({', '.join(checks)})")
     reasons += [clip(reason, 500) for reason in data.get("review") or [] if isinstance(reason, str)]
     return reasons
 
@@ -128,7 +126,7 @@ def common_failures(results, limit: int = TOP_FAILURES) -> list[dict]:
     for data in map(as_dict, results):
         seen = {}  # ordered, so that equal counts keep the order students met them
         for test in _failed_tests(data):
-            for message in messages(test.get("output")):
+            for message in (m.text for m in check_messages(test)):
                 key = _NUMBER.sub("#", message)
                 wordings[key][message] += 1
                 checks[key][clip(test.get("name"), 80)] = None
@@ -216,7 +214,7 @@ def report_view(results, assignment: Assignment, *, report_dir: Path, feedback_d
         "timing": timing(results, grading_seconds),
         "rows": rows,
         "attention": [row for row in rows if row["reasons"]],
-        "markers": TAMPERING_MARKERS,
+        "suspect": SUSPECT,
         "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

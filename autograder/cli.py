@@ -73,60 +73,35 @@ def _by_assignment(submissions, named: str | None) -> dict:
 
 def _report(exercise, results, grading_seconds, args, folder: Path | None) -> str | None:
     """Write and print one assignment's results: `folder` holds them when the batch had several assignments."""
-    from .grade import grade_sheet, results_json, table, write_atomically
+    from .grade import table
+    from .report import nbgrader_course, write_report
     from .untrusted_text import terminal
 
     def place(path):
         return Path(path) if folder is None else folder / Path(path).name
 
-    json_path, csv_path = place(args.json), args.csv and place(args.csv)
-    write_atomically(json_path, results_json(results))
-    if csv_path:
-        write_atomically(csv_path, grade_sheet(results))
-    unstored = []
-    if args.gradebook:
-        from .gradebook import record
-
-        try:
-            unstored = record(results, args.gradebook, exercise)
-        except LookupError as error:
-            sys.exit(str(error))
     try:
-        feedback, report = _write_feedback(exercise, results, args, json_path.parent, grading_seconds)
-        failed = None
-    except Exception as error:  # the grader's own failure: still show the grades, then exit 1
-        failed = f"Writing the feedback pages or the class report failed: {type(error).__name__}: {error}"
+        report = write_report(results, exercise, place(args.json), grade_sheet_path=args.csv and place(args.csv),
+                              gradebook=args.gradebook, nbgrader_course=nbgrader_course(args.paths),
+                              grading_seconds=grading_seconds)
+    except LookupError as error:  # the gradebook does not know the assignment
+        sys.exit(str(error))
+    if written := report.nbgrader_feedback:
+        print(f"nbgrader feedback: {len(written.written)} page(s) in {nbgrader_course(args.paths) / 'feedback'}"
+              + (f"; none for {len(written.skipped)} without nbgrader's submission files" if written.skipped else "")
+              + (f"; {len(written.unrendered)} placeholder page(s) that could not be rendered" if written.unrendered else ""))
+    for name, why in report.page_problems.items():
+        print(f"Feedback of {terminal(name)}: {terminal(why)}", file=sys.stderr)
     if folder is not None:
         print(f"\n{exercise.name}:")
     print(table(results))
-    if args.gradebook and unstored:
-        print(f"Not in the gradebook (no nbgrader student id): {', '.join(terminal(r.submission) for r in unstored)}")
-    print(f"\nResults: {json_path}" + (f", grade sheet: {csv_path}" if csv_path else "")
-          + (f", gradebook: {args.gradebook}" if args.gradebook else ""))
-    if not failed:
-        print(f"Feedback: {feedback}/<submission>.html (and .md); class report: {report}")
-    return failed
-
-
-def _write_feedback(exercise, results, args, out: Path, grading_seconds):
-    """Feedback pages and the class report in `out`; nbgrader's feedback/ for a submitted/ folder."""
-    from .class_report import write_class_report
-    from .feedback import write_feedback, write_nbgrader_feedback
-    from .untrusted_text import terminal
-
-    problems = {}  # submission -> why its page is a placeholder: the class report lists them
-    write_feedback(results, out / "feedback", exercise, problems=problems)
-    for path in map(Path, args.paths):
-        if path.is_dir() and path.resolve().name == "submitted":  # nbgrader's layout: the course is its parent
-            written = write_nbgrader_feedback(results, path.resolve().parent, exercise)
-            print(f"nbgrader feedback: {len(written.written)} page(s) in {path.resolve().parent / 'feedback'}"
-                  + (f"; none for {len(written.skipped)} without nbgrader's submission files" if written.skipped else "")
-                  + (f"; {len(written.unrendered)} placeholder page(s) that could not be rendered" if written.unrendered else ""))
-    report = write_class_report(results, out / "class-report.html", exercise, feedback_dir=out / "feedback",
-                                grading_seconds=grading_seconds, page_problems=problems)
-    for name, why in problems.items():
-        print(f"Feedback of {terminal(name)}: {terminal(why)}", file=sys.stderr)
-    return out / "feedback", report
+    if report.not_in_gradebook:
+        print(f"Not in the gradebook (no nbgrader student id): {', '.join(terminal(r.submission) for r in report.not_in_gradebook)}")
+    print(f"\nResults: {report.results}" + (f", grade sheet: {report.grade_sheet}" if report.grade_sheet else "")
+          + (f", gradebook: {report.gradebook}" if report.gradebook else ""))
+    if not report.failed:
+        print(f"Feedback: {report.feedback}/<submission>.html (and .md); class report: {report.class_report}")
+    return report.failed
 
 
 def _verify(args):

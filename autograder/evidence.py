@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 import jsonschema
 
 from .export import MAX_MODELS
+from .messages import Code
 
 SNAPSHOTS = Path(".autograder") / "snapshots"
 FINAL = "final"  # the snapshot taken after the last cell
@@ -90,7 +91,11 @@ def _validator(variables: tuple):
 
 
 class BadEvidence(Exception):
-    """A snapshot or file left by the run is missing, unsafe or malformed."""
+    """A snapshot or file left by the run is missing, unsafe or malformed; `code` says which (messages.Code)."""
+
+    def __init__(self, text: str, code: str = Code.FAILED):
+        super().__init__(text)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -122,19 +127,19 @@ def regular_file(root: Path, relative, limit: int, not_kept=()) -> os.stat_resul
             if kind in ("symlink", "special file"):
                 what = "a symbolic link" if kind == "symlink" else "a special file (a FIFO or device)"
                 raise BadEvidence(f"At the end of the run {relative} was {what}, not a regular file, so it cannot be read: "
-                                  "leave that file as the callback wrote it.")
+                                  "leave that file as the callback wrote it.", Code.LINK if kind == "symlink" else Code.SPECIAL_FILE)
             raise BadEvidence(f"{relative} could not be read after the run ({kind}).")
     for parent in reversed(path.relative_to(root).parents):
         if (root / parent).is_symlink():
-            raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.")
+            raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.", Code.LINK)
     try:
         info = path.lstat()
     except FileNotFoundError:
         raise BadEvidence(f"{relative} does not exist.") from None
     if stat.S_ISLNK(info.st_mode):
-        raise BadEvidence(f"{relative} is a symbolic link; it must be a regular file written by your run.")
+        raise BadEvidence(f"{relative} is a symbolic link; it must be a regular file written by your run.", Code.LINK)
     if not stat.S_ISREG(info.st_mode):
-        raise BadEvidence(f"{relative} is not a regular file (it is a folder, FIFO or device).")
+        raise BadEvidence(f"{relative} is not a regular file (it is a folder, FIFO or device).", Code.SPECIAL_FILE)
     if info.st_size > limit:
         raise BadEvidence(f"{relative} is {info.st_size} bytes; at most {limit} bytes are accepted.")
     return info
@@ -211,7 +216,7 @@ def read_events(root: Path, log_dir) -> EventLog:
     folder = root / log_dir
     for parent in [*reversed(Path(log_dir).parents), Path(log_dir)]:
         if (root / parent).is_symlink():
-            raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.")
+            raise BadEvidence(f"{parent} is a symbolic link; it must be a real folder.", Code.LINK)
     if not folder.is_dir():
         raise BadEvidence(f"{log_dir} is not a folder.")
     files = sorted(p.name for p in folder.iterdir() if p.name.startswith("events.out.tfevents."))

@@ -39,6 +39,7 @@ import jinja2
 import markupsafe
 
 from .assignment import Assignment
+from .messages import Code, Message
 from .status import Status
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -356,12 +357,26 @@ def messages(output) -> list[str]:
     return shown
 
 
+def check_messages(test) -> list[Message]:
+    """A failed check's messages as data (clipped, at most MAX_MESSAGES_PER_CHECK shown): its
+    `messages` list, or else its `output` read as lines (code FAILED: a results file without codes)."""
+    listed = test.get("messages") if isinstance(test, dict) else None
+    if not isinstance(listed, list) or not listed:
+        return [Message(Code.FAILED, text) for text in messages(test.get("output") if isinstance(test, dict) else None)]
+    found = [Message(clip(item.get("code"), 80), clip(item.get("text"))) for item in listed
+             if isinstance(item, dict) and isinstance(item.get("text"), str) and item["text"].strip()]
+    if len(found) > MAX_MESSAGES_PER_CHECK:
+        found = found[:MAX_MESSAGES_PER_CHECK] + [
+            Message(Code.FAILED, f"… and {len(found) - MAX_MESSAGES_PER_CHECK} more messages.")]
+    return found
+
+
 def check_view(test: dict, run_message: str | None, assignment: Assignment) -> dict:
     """One check as the page shows it."""
     test = test if isinstance(test, dict) else {}
     name = clip(test.get("name"), 80)
     passed = test.get("status") == "passed"
-    found = [] if passed else messages(test.get("output"))
+    found = [] if passed else [message.text for message in check_messages(test)]
     # A refused or crashed file fails every check with the run's own message: say it once, at the top.
     same_as_run = bool(run_message) and found == [clip(run_message)]
     return {

@@ -3,11 +3,11 @@
 Each step is its own module; this one only puts them in order for many submissions:
 
 1. intake (`autograder.intake`): only the .ipynb, checked and rebuilt clean;
-2. run (`autograder.run`, `autograder.sandbox`): in a fresh folder, in its own sandbox;
+2. run (`autograder.runner`): in a fresh folder, by a runner (its own sandbox, by default);
 3. evidence (`autograder.evidence`): what the run left, read as untrusted data;
 4. verify and score (`autograder.verify`): the hidden suite, in a worker process that
    never ran student code;
-5. report: results written by this (trusted) process only, atomically.
+5. report (`autograder.report`): results written by this (trusted) process only, atomically.
 
 Runs go in parallel (`jobs` sandboxes at once); verification is quick and goes through
 one long-lived worker, so TensorFlow is imported once per batch, not once per student.
@@ -22,7 +22,6 @@ import io
 import json
 import math
 import os
-import queue
 import shutil
 import tempfile
 import threading
@@ -33,9 +32,11 @@ from . import autograded, intake, measure
 from .assignment import Assignment
 from .submissions import Submission, find_submissions  # noqa: F401 (find_submissions: part of this module's API)
 from .untrusted_text import spreadsheet, terminal
-from .run import NOTEBOOK, run_notebook, warm_sandbox
-from .sandbox import Limits, check_available
+from .run import NOTEBOOK
+from .runner import Runner, make_runner
+from .sandbox import Limits
 from .verify import CheckResult, Context, check_run
+from .messages import Code, Message
 from .status import Status
 
 
@@ -70,8 +71,9 @@ class Result:
 
 
 def failed_checks(assignment: Assignment, message: str) -> list[CheckResult]:
-    """Every check of `assignment` at 0 points with the same explanation."""
-    return [CheckResult(name, 0.0, points, "failed", f"- {message}") for name, points in assignment.checks.items()]
+    """Every check of `assignment` at 0 points with the same explanation (nothing was checked)."""
+    said = [Message(Code.NOT_CHECKED, message)]
+    return [CheckResult.failed(name, points, said) for name, points in assignment.checks.items()]
 
 
 def _quiet_worker():
@@ -104,24 +106,20 @@ class VerificationStopped(Exception):
 
 
 class Grader:
-    """Grades submissions of one assignment from any number of threads, with at most `jobs`
-    notebooks running at once.
+    """Grades submissions of one assignment from any number of threads; `runner` runs their
+    notebooks (autograder.runner: at most its `jobs` at once, sandboxed or not).
 
     `check` and `warm_up` are what the verifier worker runs (per submission, and once when it
     starts; default check_run and measure.warm_up of the assignment, looked up when the grader
     is made); they are parameters so that tests can give a worker a check that hangs.
     """
 
-    def __init__(self, scratch: Path, assignment: Assignment, *, jobs: int = 1, sandbox: bool = True,
-                 limits: Limits = Limits(), check=None, warm_up=None, verifier_seconds: float | None = None):
-        self.scratch, self.assignment, self.sandbox, self.limits = scratch, assignment, sandbox, limits
+    def __init__(self, scratch: Path, assignment: Assignment, runner: Runner, *, check=None, warm_up=None,
+                 verifier_seconds: float | None = None):
+        self.scratch, self.assignment, self.runner = scratch, assignment, runner
         self._check = check or check_run
         self._warm_up = warm_up or functools.partial(measure.warm_up, assignment)
         self.verifier_seconds = verifier_seconds or VERIFIER_SECONDS
-        self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
-        for slot in range(jobs):
-            self._slots.put(slot)
-        self._boxes = {}  # slot: its warm sandbox, made when the slot first runs a notebook
         # One submission at a time in the worker: its time limit then counts its own
         # verification only, and a kill stops no other submission's work.
         self._lock = threading.Lock()
@@ -171,45 +169,38 @@ class Grader:
 
     def close(self):
         self._verifier.shutdown()
-        for box in self._boxes.values():
-            box.close()
-
-    def _run(self, work: Path):
-        """Run the notebook in `work` as soon as a sandbox slot is free; the slot is freed right after."""
-        slot = self._slots.get()
-        try:
-            keep = self.assignment.keep
-            if not self.sandbox:
-                return run_notebook(work, keep=keep, slot=slot, limits=self.limits, sandbox=False)
-            if slot not in self._boxes:
-                self._boxes[slot] = warm_sandbox(slot, self.limits, self.assignment.preload)
-            return run_notebook(work, keep=keep, box=self._boxes[slot])
-        finally:
-            self._slots.put(slot)
+        self.runner.close()
 
     def grade(self, submission: Submission, index: int) -> Result:
+        """Intake, run, verify: one submission's result (its grader errors are the caller's to catch)."""
+        try:
+            notebook, grade_ids = intake.cleaned(intake.read_notebook(submission.path), self.assignment)
+        except intake.Refused as refused:
+            return refused_result(submission, self.assignment, refused)
+        return self.grade_clean(submission.name, notebook, grade_ids, index)
+
+    def grade_clean(self, name: str, notebook, grade_ids, index: int) -> Result:
+        """Run and verify a notebook that intake made (`intake.cleaned`), in work folder number `index`.
+
+        The part of grading that runs student code: a distributed grader calls it where the runner is.
+        """
         assignment = self.assignment
         max_score = assignment.max_score
-        try:
-            notebook, grade_ids = intake.cleaned(intake.read_notebook(submission.path), assignment)
-        except intake.Refused as refused:
-            return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(refused)),
-                          Status.REFUSED, str(refused))
         work = self.scratch / f"{index:04d}" / "work"
         try:
             # The run sees the release's files (the data) and the clean notebook, nothing else.
             shutil.copytree(assignment.release_dir, work, ignore=shutil.ignore_patterns("*.ipynb"))
             (work / NOTEBOOK).write_text(json.dumps(notebook))
-            run = self._run(work)
+            run = self.runner.run(work, keep=assignment.keep)
             # The checks read the cells as the grader cleaned them, never the file the run could rewrite;
             # each check names the errors of its own step's cells, read from the executed notebook.
             sources = tuple((cell.cell_type, cell.source) for cell in notebook.cells)
-            limit = self.limits.wall_seconds if run.timed_out else None
+            limit = self.runner.limits.wall_seconds if run.timed_out else None
             try:
                 tests, training, review = self._verify(
                     Context(assignment, work, run.started_at, run.problem, run.not_kept, sources, limit))
             except VerificationStopped as stopped:
-                return Result(submission.name, assignment.name, 0.0, max_score, failed_checks(assignment, str(stopped)),
+                return Result(name, assignment.name, 0.0, max_score, failed_checks(assignment, str(stopped)),
                               Status.VERIFICATION_STOPPED, str(stopped), run.seconds,
                               cells=autograded.ran(notebook, grade_ids, work))
             cells = autograded.ran(notebook, grade_ids, work)
@@ -218,34 +209,54 @@ class Grader:
             shutil.rmtree(work.parent, ignore_errors=True)
         status = Status.TIMED_OUT if run.timed_out else Status.CRASHED if run.problem else Status.GRADED
         score = sum(test.score for test in tests)
-        return Result(submission.name, assignment.name, score, max_score, tests, status, run.problem, run.seconds,
+        return Result(name, assignment.name, score, max_score, tests, status, run.problem, run.seconds,
                       training, review, cells=cells)
 
 
-def grade(submissions, assignment: Assignment, *, jobs: int | None = None, sandbox: bool = True,
-          limits: Limits = Limits(), progress=None) -> list[Result]:
-    """Grade `submissions` of `assignment` with `jobs` sandboxes at once; results in the same order.
+def refused_result(submission: Submission, assignment: Assignment, refused: Exception) -> Result:
+    """Intake refused the file: every check at 0 with the reason."""
+    return Result(submission.name, assignment.name, 0.0, assignment.max_score, failed_checks(assignment, str(refused)),
+                  Status.REFUSED, str(refused))
 
-    Raises SandboxUnavailable when `sandbox` is asked for and none can be made here.
+
+def grader_error(name: str, assignment: Assignment, error: str) -> Result:
+    """The grader itself failed on this submission (and only on it): 0, and a person looks."""
+    return Result(name, assignment.name, 0.0, assignment.max_score,
+                  failed_checks(assignment, "The grader failed on this submission; your instructor will look at it."),
+                  Status.GRADER_ERROR, error)
+
+
+def finish(result: Result, submission: Submission) -> Result:
+    """What the submission's folder says (nbgrader's student id, timestamp, layout problems), added to its result."""
+    result.student = submission.student
+    result.submitted_at = submission.timestamp.isoformat() if submission.timestamp else None
+    result.review = [*submission.review, *result.review]
+    return result
+
+
+def grade(submissions, assignment: Assignment, *, jobs: int | None = None, sandbox: bool = True,
+          limits: Limits = Limits(), progress=None, runner: Runner | None = None) -> list[Result]:
+    """Grade `submissions` of `assignment` on this machine, `jobs` notebooks at once; results in the same order.
+
+    `runner` runs the notebooks (default: a SandboxRunner of `jobs` slots, or a LocalRunner when
+    not `sandbox`); `progress(result)` is called as each submission is done.
+    Raises SandboxUnavailable when the runner cannot work here.
     """
     from .sandbox import SandboxUnavailable
 
-    if sandbox and (reason := check_available()):
-        raise SandboxUnavailable(f"Cannot grade untrusted notebooks without a sandbox: {reason}.")
     jobs = jobs or os.cpu_count() or 1
+    runner = runner or make_runner(sandbox=sandbox, jobs=jobs, limits=limits, preload=assignment.preload)
+    if reason := runner.unavailable():
+        raise SandboxUnavailable(f"Cannot grade untrusted notebooks without a sandbox: {reason}.")
     with tempfile.TemporaryDirectory(prefix="autograder-") as scratch:
-        grader = Grader(Path(scratch), assignment, jobs=jobs, sandbox=sandbox, limits=limits)
+        grader = Grader(Path(scratch), assignment, runner)
 
         def one(index, submission):
             try:
                 result = grader.grade(submission, index)
             except Exception as error:  # the grader's own failure: this submission only
-                result = Result(submission.name, assignment.name, 0.0, assignment.max_score,
-                                failed_checks(assignment, "The grader failed on this submission; your instructor will look at it."),
-                                Status.GRADER_ERROR, f"{type(error).__name__}: {error}")
-            result.student = submission.student
-            result.submitted_at = submission.timestamp.isoformat() if submission.timestamp else None
-            result.review = [*submission.review, *result.review]
+                result = grader_error(submission.name, assignment, f"{type(error).__name__}: {error}")
+            finish(result, submission)
             if progress:
                 progress(result)
             return result
@@ -255,9 +266,7 @@ def grade(submissions, assignment: Assignment, *, jobs: int | None = None, sandb
             try:
                 return list(pool.map(one, range(len(submissions)), submissions))
             finally:
-                # Before the pool's threads end: a sandbox's bwrap dies with the thread that started
-                # it (--die-with-parent is the death of that thread), and a killed zygote takes its
-                # processes' CPU out of the kernel's accounting (the benchmark counted 1.9 s of 6.7).
+                # Before the pool's threads end: a sandbox dies with the thread that started it.
                 grader.close()
 
 

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from .evidence import MAX_WEIGHTS_BYTES, BadEvidence, read_bytes
+from .messages import Code
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -19,7 +20,7 @@ def val_loss_of(assignment, root: Path, relative, not_kept=()) -> float:
     """
     data = read_bytes(root, relative, MAX_WEIGHTS_BYTES, not_kept)
     if not data.startswith(HDF5_SIGNATURE):
-        raise BadEvidence(f"{relative} is not a Keras weights file (HDF5).")
+        raise BadEvidence(f"{relative} is not a Keras weights file (HDF5).", Code.NOT_WEIGHTS)
     digest = (assignment, hashlib.sha256(data).digest())
     # The same bytes always give the same loss: a file measured once (for another check, or
     # another student's identical run) is not loaded again. Only losses are kept, not errors.

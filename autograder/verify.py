@@ -18,6 +18,7 @@ from . import evidence, measure
 from .assignment import Assignment
 from .cell_names import code_cell_names
 from .intake import cell_text, snapshot_check
+from .messages import CheckFailed, Code, Message, as_markdown
 
 
 @dataclass(frozen=True)
@@ -127,16 +128,22 @@ class Context:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One graded check, in the shape of Gradescope's per-test results."""
+    """One graded check, in the shape of Gradescope's per-test results, with its messages as data."""
 
     name: str
     score: float
     max_score: float
     status: str  # "passed" or "failed"
-    output: str
+    messages: tuple = ()  # messages.Message: why it failed (empty when passed)
+    output: str = ""  # for the student: the failure messages as a Markdown list, or what the passed check confirmed
+
+    @classmethod
+    def failed(cls, name: str, max_score: float, messages) -> "CheckResult":
+        messages = tuple(messages)
+        return cls(name, 0.0, max_score, "failed", messages, as_markdown(messages))
 
     def to_dict(self):
-        return asdict(self)
+        return {**asdict(self), "messages": [message.to_dict() for message in self.messages]}
 
 
 CONTEXT = pytest.StashKey[Context]()  # how the suite's `context` fixture finds the run
@@ -147,7 +154,7 @@ class _Suite:
 
     def __init__(self, context):
         self._context = context
-        self.failures = {}  # check name -> [message, ...]
+        self.failures = {}  # check name -> [Message, ...]
         self.passed = {}  # check name -> number of passed tests
 
     def pytest_configure(self, config):
@@ -164,16 +171,28 @@ class _Suite:
         return report
 
 
-def _message(excinfo):
-    """The student-facing message of a failed test: its assertion text, without the traceback."""
+def _message(excinfo) -> Message:
+    """The message of a failed test: its text for the student, without the traceback, and its code."""
     error = excinfo.value if excinfo is not None else None
+    if isinstance(error, CheckFailed):
+        return error.message
     if isinstance(error, AssertionError):
         # pytest appends its rewritten "assert ..." line after the test's own message.
-        return str(error).split("\nassert ", 1)[0].strip() or "A check failed."
+        return Message(_evidence_code(error), str(error).split("\nassert ", 1)[0].strip() or "A check failed.")
     if isinstance(error, pytest.fail.Exception):
-        return error.msg
+        return Message(_evidence_code(error), error.msg)
     # A check that crashed is the grader's bug: say so without showing its internals.
-    return f"The check could not run ({type(error).__name__}); please tell your instructor."
+    return Message(Code.CHECK_CRASHED, f"The check could not run ({type(error).__name__}); please tell your instructor.")
+
+
+def _evidence_code(error: BaseException) -> str:
+    """The code of the evidence.BadEvidence this failure was raised while handling (FAILED: none)."""
+    seen = error.__context__
+    while seen is not None:
+        if isinstance(seen, evidence.BadEvidence):
+            return seen.code
+        seen = seen.__context__
+    return Code.FAILED
 
 
 def verify(context: Context, only=None) -> list[CheckResult]:
@@ -194,10 +213,10 @@ def verify(context: Context, only=None) -> list[CheckResult]:
         points = assignment.checks[name]
         failures = suite.failures.get(name, [])
         if failures or not suite.passed.get(name):
-            output = "\n".join(f"- {message}" for message in dict.fromkeys(failures)) or "- The check could not run."
-            results.append(CheckResult(name, 0.0, points, "failed", output))
+            said = dict.fromkeys(failures) or [Message(Code.CHECK_CRASHED, "The check could not run.")]
+            results.append(CheckResult.failed(name, points, said))
         else:
-            results.append(CheckResult(name, points, points, "passed", assignment.check_doc(name)))
+            results.append(CheckResult(name, points, points, "passed", output=assignment.check_doc(name)))
     return results
 
 

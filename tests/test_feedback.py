@@ -24,6 +24,7 @@ from autograder import class_report, feedback
 from course import exercise
 from autograder.grade import Result
 from autograder.verify import CheckResult
+from autograder.messages import Code, Message
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium; `make setup` does)")
@@ -45,17 +46,21 @@ INJECTIONS = [
 PAYLOAD = "".join(INJECTIONS)
 
 
-def checks(failed=(), message="- {name} went wrong: do the right thing instead."):
-    """Every check of the exercise, passed but for those in `failed`."""
+def checks(failed=(), message="- {name} went wrong: do the right thing instead.", code=Code.FAILED):
+    """Every check of the exercise, passed but for those in `failed` (each line of `message` one message, with `code`)."""
+    def said(name):
+        return [Message(code, line.removeprefix("- ")) for line in message.replace("{name}", name).split("\n- ")]
+
     return [
-        CheckResult(name, 0.0, points, "failed", message.replace("{name}", name)) if name in failed
-        else CheckResult(name, points, points, "passed", f"{name}: passed")
+        CheckResult.failed(name, points, said(name)) if name in failed
+        else CheckResult(name, points, points, "passed", output=f"{name}: passed")
         for name, points in exercise.checks.items()
     ]
 
 
-def result(name="alice", *, failed=(), status="graded", message=None, training=KNOWN_RUN, seconds=8.0, output=None, student=None):
-    tests = checks(failed, **({"message": output} if output else {}))
+def result(name="alice", *, failed=(), status="graded", message=None, training=KNOWN_RUN, seconds=8.0, output=None, student=None,
+           code=Code.FAILED):
+    tests = checks(failed, **({"message": output} if output else {}), code=code)
     score = sum(test.score for test in tests)
     return Result(name, exercise.name, score, exercise.max_score, tests, status, message, seconds, copy.deepcopy(training),
                   student=student)
@@ -76,8 +81,8 @@ def class_results():
                message="The notebook did not finish within 180 s, so it was stopped; only what ran before counts."),
         result("dave", status="refused", seconds=0.0, failed=tuple(exercise.checks), training={},
                message="callbacks.ipynb is not a notebook: it is not valid JSON.",
-               output="- callbacks.ipynb is not a notebook: it is not valid JSON."),
-        result("erin", failed=("stopped_early",),
+               output="- callbacks.ipynb is not a notebook: it is not valid JSON.", code=Code.NOT_CHECKED),
+        result("erin", failed=("stopped_early",), code=Code.FOREIGN_HISTORY,
                output="- history's val_loss at epoch 1 is 0.9000, which this exercise's training does not produce: keep the setup."),
         injected(),
     ]
@@ -236,7 +241,25 @@ def test_submissions_needing_a_person_are_flagged_with_reasons():
     assert reasons["alice"] == [] and reasons["bob"] == []
     assert reasons["carol"][0].startswith("timed out")
     assert reasons["dave"] == ["refused file: callbacks.ipynb is not a notebook: it is not valid JSON."]
-    assert reasons["erin"] == ["suspected tampering: history's losses are not those of this exercise's training (stopped_early)"]
+    assert reasons["erin"] == ["suspected tampering: history's losses are not those of this assignment's training (stopped_early)"]
+
+
+def test_tampering_is_flagged_by_the_message_code_never_by_its_words():
+    """A student who writes the report's words into a cell's error is not flagged; the code alone flags."""
+    words = "- which this exercise's training does not produce; is a symbolic link; was last written before this run started"
+    assert class_report.attention(result("mallory", failed=("stopped_early",), output=words)) == []
+    assert class_report.attention(result("oscar", failed=("best_weights_file",), code=Code.LINK, output="- anything")) == [
+        f"suspected tampering: {class_report.SUSPECT[Code.LINK]} (best_weights_file)"]
+
+
+def test_a_results_file_without_codes_still_gives_its_messages():
+    """Results written before messages had codes: each `- ` line is a message, flagged by nothing."""
+    old = result("old", failed=("stopped_early",), output="- Training ran 40 epochs.\n- It must stop.").to_dict()
+    for test in old["tests"]:
+        test.pop("messages")
+    (stopped,) = [t for t in old["tests"] if t["name"] == "stopped_early"]
+    assert feedback.check_messages(stopped) == [Message(Code.FAILED, "Training ran 40 epochs."), Message(Code.FAILED, "It must stop.")]
+    assert class_report.attention(old) == []
 
 
 def test_common_failures_count_students_once_and_merge_numbers():

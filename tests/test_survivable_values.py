@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import autograder.grade as grade_module
-from autograder import class_report, cli, feedback
+from autograder import class_report, cli, feedback, report
 from course import exercise
 from autograder.grade import Result, json_safe, results_json
 from autograder.verify import CheckResult
@@ -28,7 +28,7 @@ def _strict(text):
 
 def checks(score=None):
     return [CheckResult(name, points if score is None else score, points, "passed" if score is None else "failed",
-                        f"{name}: passed") for name, points in exercise.checks.items()]
+                        output=f"{name}: passed") for name, points in exercise.checks.items()]
 
 
 def honest(name):
@@ -181,7 +181,7 @@ def test_cli_exits_1_when_the_writers_themselves_fail(tmp_path, monkeypatch, cap
     """The grader's own failure is not hidden: the table is still printed, then the exit code says so."""
     (tmp_path / "alice.ipynb").write_text("{}")
     monkeypatch.setattr(grade_module, "grade", lambda submissions, assignment, **kwargs: [honest("alice")])
-    monkeypatch.setattr(cli, "_write_feedback", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(report, "_write_pages", lambda *args: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(SystemExit) as exited:
         cli.main(["grade", str(tmp_path / "alice.ipynb"), "--json", str(tmp_path / "results.json"),
                   "--no-sandbox", "--quiet", "--assignment", "callbacks"])

@@ -16,6 +16,7 @@ from autograder import evidence, measure
 from autograder.assignment import of
 from autograder.intake import cell_text
 from autograder.verify import CONTEXT
+from autograder.messages import Code, fail
 
 exercise = of(__file__)  # the assignment these checks belong to
 CHECKPOINT, EPOCHS = exercise.settings["checkpoint"], exercise.settings["epochs"]
@@ -201,7 +202,7 @@ def exercise_val_losses(val_losses, reference, reading, snapshot):
     for epoch, (got, want) in enumerate(zip(val_losses, reference["canonical"]["val_loss"]), start=1):
         if not exercise.same_loss(got, want):
             said = f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce"
-            pytest.fail(f"{said}: {_fit_differs(reading, snapshot) or FIT + '.'}")
+            fail(f"{said}: {_fit_differs(reading, snapshot) or FIT + '.'}", Code.FOREIGN_HISTORY)
     return val_losses
 
 

@@ -4,6 +4,7 @@ import pytest
 
 from autograder import evidence
 from autograder.assignment import of
+from autograder.messages import Code, fail
 
 EXERCISE = of(__file__)  # the assignment these checks belong to
 CHECKPOINT = EXERCISE.settings["checkpoint"]
@@ -38,10 +39,9 @@ def test_file_was_written_by_this_run(checkpoint_file, context, snapshot):
     started = context.run_started_at or snapshot.kernel_started_at
     if started is None:
         pytest.fail("The start of the run is unknown, so the file's age cannot be checked.")
-    assert checkpoint_file.st_mtime > started, (
-        f"{CHECKPOINT} was last written before this run started: a stale or uploaded file does not count. "
-        f"It must be written by ModelCheckpoint during training: {HOW}."
-    )
+    if checkpoint_file.st_mtime <= started:
+        fail(f"{CHECKPOINT} was last written before this run started: a stale or uploaded file does not count. "
+             f"It must be written by ModelCheckpoint during training: {HOW}.", Code.STALE_FILE)
 
 
 def test_file_loads_into_build_model(checkpoint_file, checkpoint_val_loss):

@@ -4,6 +4,7 @@ import pytest
 
 from autograder import replay
 from autograder.assignment import of
+from autograder.messages import Code, fail
 
 EXERCISE = of(__file__)  # the assignment these checks belong to
 BATCHES_PER_EPOCH = EXERCISE.settings["batches_per_epoch"]
@@ -98,15 +99,16 @@ def test_trained_model_matches_history(trained_model_val_loss, final_epoch_val_l
     said = f"The trained model (history.model) gives val_loss {trained_model_val_loss:.4f}, but history says training ended at {final_epoch_val_loss:.4f}"
     steps = history.get("optimizer_iterations")
     if steps == 0:
-        pytest.fail(f"{said}: history.model was never trained (its optimizer took 0 steps), so history is not what "
-                    "model.fit(...) returned. history must come from training this model.")
+        fail(f"{said}: history.model was never trained (its optimizer took 0 steps), so history is not what "
+             "model.fit(...) returned. history must come from training this model.", Code.MODEL_NOT_FROM_HISTORY)
     epochs = len(history.get("epoch") or [])
     if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 and steps % BATCHES_PER_EPOCH == 0 \
             and epochs and steps // BATCHES_PER_EPOCH != epochs:
-        pytest.fail(f"{said}: history holds {epochs} epochs, but history.model trained {steps // BATCHES_PER_EPOCH} (its "
-                    f"optimizer took {steps} steps), so history was changed after fit. history must come from training "
-                    "this model: keep it as model.fit returned it.")
-    pytest.fail(f"{said}: history must come from training this model, with nothing trained or loaded into it afterwards.")
+        fail(f"{said}: history holds {epochs} epochs, but history.model trained {steps // BATCHES_PER_EPOCH} (its "
+             f"optimizer took {steps} steps), so history was changed after fit. history must come from training "
+             "this model: keep it as model.fit returned it.", Code.MODEL_NOT_FROM_HISTORY)
+    fail(f"{said}: history must come from training this model, with nothing trained or loaded into it afterwards.",
+         Code.MODEL_NOT_FROM_HISTORY)
 
 
 def test_early_stopping_was_passed_to_the_fit(passed_to_fit):

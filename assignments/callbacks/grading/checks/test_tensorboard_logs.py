@@ -6,6 +6,7 @@ import pytest
 
 from autograder import evidence
 from autograder.assignment import of
+from autograder.messages import fail
 
 EXERCISE = of(__file__)  # the assignment these checks belong to
 BATCHES_PER_EPOCH = EXERCISE.settings["batches_per_epoch"]
@@ -41,9 +42,10 @@ def events(context, log_dir, not_passed):
                 pytest.fail(f"No TensorBoard log of this run under {where}: tensorboard_callback was not passed to the fit "
                             f"that returned history, so nothing wrote it: {HOW}.")
             if "event records" in str(error) or "values" in str(error):
-                pytest.fail(f"No TensorBoard log of this run can be read: {error} Write nothing else into tensorboard_callback's log_dir.")
+                fail(f"No TensorBoard log of this run can be read: {error} Write nothing else into tensorboard_callback's log_dir.",
+                     error.code)
             missing = "is not a folder" in str(error) or "holds no TensorBoard event file" in str(error)
-            pytest.fail(f"No TensorBoard log of this run under {where}: {error}{f' To write one, {HOW}.' if missing else ''}")
+            fail(f"No TensorBoard log of this run under {where}: {error}{f' To write one, {HOW}.' if missing else ''}", error.code)
         return logs[folder]
 
     return read

@@ -17,6 +17,7 @@ from autograder import evidence, measure, replay
 from autograder.replay import same_rate
 from autograder.assignment import of
 from autograder.verify import CONTEXT
+from autograder.messages import Code, fail
 
 exercise = of(__file__)  # the assignment these checks belong to
 EPOCHS = exercise.settings["epochs"]
@@ -118,8 +119,8 @@ def exercise_val_losses(val_losses, reference, canonical_epochs):
     """The run's validation losses, once those the grader can check are shown to be this exercise's training."""
     for epoch, (got, want) in enumerate(zip(val_losses[:canonical_epochs], reference["canonical"]["val_loss"]), start=1):
         if not exercise.same_loss(got, want):
-            pytest.fail(f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce "
-                        f"(it gives {want:.4f}): {FIT}.")
+            fail(f"history's val_loss at epoch {epoch} is {got:.4f}, which this exercise's training does not produce "
+                 f"(it gives {want:.4f}): {FIT}.", Code.FOREIGN_HISTORY)
     return val_losses
 
 
@@ -129,8 +130,8 @@ def exercise_val_accuracies(history, exercise_val_losses, reference, canonical_e
     found = _series(history, "val_accuracy", "fit with validation_data=(x_val, y_val)")
     for epoch, (got, want) in enumerate(zip(found[:canonical_epochs], reference["canonical"]["val_accuracy"]), start=1):
         if abs(got - want) > 1e-6:
-            pytest.fail(f"history's val_accuracy at epoch {epoch} is {got:.4f}, which this exercise's training does not produce "
-                        f"(it gives {want:.4f}): {FIT}.")
+            fail(f"history's val_accuracy at epoch {epoch} is {got:.4f}, which this exercise's training does not produce "
+                 f"(it gives {want:.4f}): {FIT}.", Code.FOREIGN_HISTORY)
     return found
 
 
