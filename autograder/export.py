@@ -44,13 +44,13 @@ def _plain(value):
         return None
 
 
-def _type_name(obj):
-    cls = type(obj)
+def _type_name(cls):
     return f"{cls.__module__}.{cls.__qualname__}"[:MAX_STRING]
 
 
 def _callback(obj, names, trained_model):
-    out = {"type": _type_name(obj), "settings": {}}
+    # The classes it is an instance of, so that a check accepts a subclass as Keras would.
+    out = {"type": _type_name(type(obj)), "kinds": [_type_name(cls) for cls in type(obj).__mro__[:20]], "settings": {}}
     for name in names:
         try:
             out["settings"][name] = _plain(getattr(obj, name))
@@ -64,7 +64,7 @@ def _callback(obj, names, trained_model):
 
 
 def _history(obj):
-    out = {"type": _type_name(obj), "epoch": [], "history": {}, "params": {}}
+    out = {"type": _type_name(type(obj)), "epoch": [], "history": {}, "params": {}}
     try:
         out["epoch"] = [_plain(e) for e in list(obj.epoch)[:MAX_EPOCHS]]
         for key, values in list(dict(obj.history).items())[:20]:
@@ -146,7 +146,7 @@ def snapshot(user_ns, name, variables, folder=".autograder/snapshots"):
             elif how == "history":
                 evidence["variables"][var] = _history(obj)
             else:
-                evidence["variables"][var] = {"type": _type_name(obj), "value": _plain(obj)}
+                evidence["variables"][var] = {"type": _type_name(type(obj)), "value": _plain(obj)}
         except Exception as error:
             evidence["variables"][var] = {"type": "unreadable", "error": repr(error)[:MAX_STRING]}
     if trained_model is not None:

@@ -172,3 +172,23 @@ def test_read_events_refuses_corrupt_and_linked_files(tmp_path):
     os.mkfifo(tmp_path / "fifo" / "events.out.tfevents.1.host")
     with pytest.raises(evidence.BadEvidence, match="not a regular file"):
         evidence.read_events(tmp_path, "fifo").scalars
+
+
+def test_a_callback_is_recognised_as_keras_recognises_it():
+    """Are a subclass and tf.keras's name for the class accepted, and another callback not, from what the kernel exports?"""
+    import keras
+    import tensorflow as tf
+
+    from autograder import export
+
+    class Patient(keras.callbacks.EarlyStopping):
+        pass
+
+    def exported(callback):  # through JSON, as the verifier reads it
+        return json.loads(json.dumps(export._callback(callback, ["patience"], None)))
+
+    assert evidence.is_a(exported(keras.callbacks.EarlyStopping()), "keras.callbacks.EarlyStopping")
+    assert evidence.is_a(exported(Patient(patience=5)), "keras.callbacks.EarlyStopping")
+    assert evidence.is_a(exported(tf.keras.callbacks.EarlyStopping()), "keras.callbacks.EarlyStopping")
+    assert not evidence.is_a(exported(keras.callbacks.ReduceLROnPlateau()), "keras.callbacks.EarlyStopping")
+    assert not evidence.is_a({"type": "builtins.dict"}, "keras.callbacks.EarlyStopping")  # a snapshot without kinds

@@ -1,14 +1,15 @@
 """reduce_lr: a ReduceLROnPlateau on val_loss with factor={factor} and patience={lr_patience}, the other arguments at their defaults."""
 
 from autograder.assignment import of
+from autograder.evidence import is_a
 
 EXERCISE = of(__file__)  # the assignment these checks belong to
 FACTOR, PATIENCE, MIN_DELTA = (EXERCISE.settings[name] for name in ("factor", "lr_patience", "min_delta"))
-REDUCE_LR = "keras.src.callbacks.reduce_lr_on_plateau.ReduceLROnPlateau"
+REDUCE_LR = "keras.callbacks.ReduceLROnPlateau"  # a subclass is accepted, as Keras accepts it
 
 
 def test_is_a_reduce_lr_on_plateau(reduce_lr):
-    assert reduce_lr["type"] == REDUCE_LR, f"reduce_lr must be a keras.callbacks.ReduceLROnPlateau; it is a {reduce_lr['type']}."
+    assert is_a(reduce_lr, REDUCE_LR), f"reduce_lr must be a keras.callbacks.ReduceLROnPlateau; it is a {reduce_lr['type']}."
 
 
 def test_watches_val_loss(reduce_lr):
