@@ -28,6 +28,24 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
   sys.base_prefix and `ro_binds` (read-only, same path), nothing else of the host.
 Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
 
+Without root (user mode: the grader is an ordinary user, on a laptop or JupyterHub; measured on
+Debian 12, Linux 6.x, bubblewrap 0.8.0), the same sandbox is made in user namespaces, and what
+needed root is done so:
+- The disk and /etc tmpfs are mounted in a user and mount namespace of the grader's own, from which
+  bwrap starts (`_user_disk_wrapper`); the grader reaches the disk through /proc/<bwrap>/root.
+- bwrap adds a user namespace in which the zygote is uid 62000 + slot (the grader's uid on the host)
+  without capabilities; / and /dev are read-only (they are that uid's, and would be disk).
+- Each run is a child of the zygote in a user, PID, IPC and mount namespace of its own (zygote.py):
+  RLIMIT_NPROC counts per user namespace (Linux >= 5.15), so every run has its own process budget,
+  though every sandbox is the instructor's uid on the host; the run's PID namespace has an init of
+  ours, killed by the zygote at the wall limit, which ends every process of the run at once (no uid
+  to kill by); keyrings and IPC objects die with the run's namespaces; /proc shows only the run.
+- CPU: no cgroup (unless a writable one exists), but each sandbox is one session, one scheduler
+  autogroup: setsid does nothing in a run (seccomp). Without that, a fork bomb of 300 sessions
+  kept a 2 s loop of the instructor's from ending within 200 s (measured).
+- Limits that differ: oom_score_adj is 1000 but a run may lower it to 0 (no CAP_SYS_RESOURCE);
+  the runs' processes also count toward the instructor's own RLIMIT_NPROC; 32-bit syscalls fail.
+
 Two ways to run: `run_sandboxed` makes a sandbox for one command; a `WarmSandbox` keeps one
 sandbox per slot for many runs, each a fork of a zygote that imported a Python program once
 (zygote.py), and restores between runs what a fresh sandbox would give (see its doc).
@@ -38,6 +56,7 @@ import fcntl
 import functools
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -120,7 +139,11 @@ _PROBE_NAME = "sandbox_probe"  # the program name of check_available's own probe
 
 
 def _user_mode_problem() -> str | None:
-    """check_available for an ordinary user: bwrap, util-linux, and a probe run through it all."""
+    """check_available for an ordinary user: Linux 5.15, bwrap, util-linux, and a probe run through it all."""
+    if _kernel_version() < (5, 15):
+        # Before 5.15 RLIMIT_NPROC counted per uid: every sandbox would share the instructor's own count.
+        return (f"grading as an ordinary user needs Linux 5.15 or later (per-sandbox process limits); this is "
+                f"{platform.release()}: grade as root (with sudo)")
     if not shutil.which("bwrap"):
         return ("bubblewrap (bwrap) is not installed: an administrator can install it with "
                 "`sudo apt-get install bubblewrap` (or `make setup` run as root)")
@@ -141,6 +164,13 @@ def _user_mode_problem() -> str | None:
 def _probe_user_sandbox(workdir: Path) -> SandboxResult:
     with WarmSandbox(EXEC_PROGRAM, _PROBE_NAME, slot=0, limits=Limits(wall_seconds=30)) as box:
         return box.run(["true"], workdir=workdir)
+
+
+def _kernel_version() -> tuple[int, int]:
+    try:
+        return tuple(int(part) for part in platform.release().split("-")[0].split(".")[:2])
+    except ValueError:
+        return (0, 0)
 
 
 def _sysctl(name: str) -> str | None:

@@ -195,7 +195,6 @@ def test_limits_and_isolation_hold_for_an_ordinary_user(home):
     started = time.monotonic()
     found = json_of(as_user(LIMITS_AND_ISOLATION, cwd=home, timeout=240))
     identity = found["identity"]
-    print(json.dumps(found, indent=1))
     assert isinstance(identity, dict), identity
     uid = sandbox.BASE_UID + 4
     assert identity["ids"] == [uid, uid, []] and identity["regained"] is False
@@ -224,7 +223,8 @@ def test_limits_and_isolation_hold_for_an_ordinary_user(home):
 
 def test_unavailable_sandbox_says_what_to_do(monkeypatch):
     """Where an ordinary user's probe fails, does the reason name the switch that refuses it and the fix
-    (Debian's sysctl, Ubuntu 24.04's AppArmor one, max_user_namespaces; else sudo)?"""
+    (Debian's sysctl, Ubuntu 24.04's AppArmor one, max_user_namespaces; else sudo), and is a missing bwrap
+    or a kernel older than 5.15 named?"""
     monkeypatch.setattr(sandbox, "user_mode", lambda: True)
     monkeypatch.setattr(sandbox, "_sweep_stale_stages", lambda: None)
 
@@ -247,6 +247,8 @@ def test_unavailable_sandbox_says_what_to_do(monkeypatch):
     assert "No permissions to create new namespace" in reason and "grade as root (with sudo)" in reason, reason
     monkeypatch.setattr(sandbox.shutil, "which", lambda tool: None)
     assert "sudo apt-get install bubblewrap" in sandbox.check_available.__wrapped__()
+    monkeypatch.setattr(sandbox, "_kernel_version", lambda: (5, 10))  # Debian 11: RLIMIT_NPROC per uid
+    assert "needs Linux 5.15 or later" in sandbox.check_available.__wrapped__()
 
 
 def test_the_command_line_refuses_with_the_reason_as_an_ordinary_user(home):
