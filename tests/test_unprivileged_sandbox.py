@@ -9,6 +9,7 @@ to that user and to look at the host from outside.
 
 import json
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -22,7 +23,8 @@ from autograder import sandbox
 from conftest import host_pids_of
 from unprivileged import PROJECT, as_user, json_of, user
 
-pytestmark = pytest.mark.skipif(isinstance(user(), str), reason=f"an ordinary user's grader: {user()}")
+pytestmark = [pytest.mark.skipif(isinstance(user(), str), reason=f"an ordinary user's grader: {user()}"),
+              pytest.mark.skipif(platform.machine() != "x86_64", reason="syscall numbers are x86_64's")]
 
 
 @pytest.fixture
@@ -171,6 +173,25 @@ result = run("wall", """
 """, slot=6, limits=Limits(wall_seconds=2))
 findings["wall"] = [result.timed_out, round(result.wall_seconds), (HOME / "wall" / "started").exists()]
 
+# A key in the grader's own session keyring (the user's: a login's, say) is not the run's.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+libc.syscall(ctypes.c_long(250), ctypes.c_long(1), None)  # a session keyring of the grader's own
+libc.syscall(ctypes.c_long(248), b"user", b"grader-secret", b"s3cret", ctypes.c_size_t(6), ctypes.c_long(-3))
+result = run("keys", """
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    found = libc.syscall(ctypes.c_long(250), ctypes.c_long(10), ctypes.c_long(-3), b"user", b"grader-secret", ctypes.c_long(0)) > 0
+    # /proc/keys lists keys of its uid it may view (their names); their payloads need possession.
+    ids = [int(line.split()[0], 16) for line in open("/proc/keys") if "grader-secret" in line]
+    buffer = ctypes.create_string_buffer(64)
+    read = [libc.syscall(ctypes.c_long(250), ctypes.c_long(11), ctypes.c_long(i), buffer, ctypes.c_long(64)) for i in ids]
+    print(found, bool(ids), any(n >= 0 for n in read) or b"s3cret" in buffer.raw)
+""")
+findings["grader's session key"] = result.stdout.split() or result.stderr
+
 # One warm sandbox, two runs: nothing of the first (keys, IPC, files, processes) is there in the second.
 from test_sandbox_leaks import STORE_OR_READ
 PROGRAM = "import sys\ndef main(code, *args):\n    sys.argv = ['run', *args]\n    exec(code, {'__name__': '__main__'})\n"
@@ -213,6 +234,7 @@ def test_limits_and_isolation_hold_for_an_ordinary_user(home):
     assert found["fork bomb"] is True and found["grader forks meanwhile"] == 0
     assert found["kill -1"] == [0, "after\n", None]  # its own init and the grader's sleeper live on
     assert found["wall"][0] is True and 2 <= found["wall"][1] < 5 and found["wall"][2] is True
+    assert found["grader's session key"] == ["False", "True", "False"]  # its name shows, not its payload
     stored, read = found["warm"]
     assert isinstance(stored, list) and isinstance(read, list), found["warm"]
     assert all(eval(stored[0]).values()), stored
