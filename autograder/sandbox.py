@@ -375,12 +375,15 @@ class WarmSandbox:
             except TimeoutError:
                 timed_out = True
                 if unprivileged:
-                    # The zygote kills the init of the run's PID namespace: every process of the run dies.
+                    # The zygote kills the init of the run's PID namespace: every process of the run dies,
+                    # and the zygote answers once they are all gone. As _kill_uid's patience: 505 forks of
+                    # a TensorFlow kernel take seconds to end, more on a busy machine.
                     with contextlib.suppress(OSError):
                         self._control.send(json.dumps({"kill": True}).encode())
+                    answer = self._answer(timeout=60)
                 else:
                     _kill_uid(self.uid)  # the child dies, and the zygote says so
-                answer = self._answer(timeout=10)
+                    answer = self._answer(timeout=10)
             except OSError:
                 answer = None
         wall = time.monotonic() - start
@@ -394,16 +397,17 @@ class WarmSandbox:
             code = -signal.SIGKILL  # the zygote itself died (a host out of memory kills the sandbox first)
         result = SandboxResult(None if timed_out else code, timed_out, outputs[0].text(), outputs[1].text(),
                                wall, any(c.truncated for c in outputs))
-        if answer is None:
-            self._stop()  # replaced before the next run (in user mode, its disk goes with it)
-            if unprivileged:
-                for entry in workdir.iterdir():  # what the run left is gone: hand back nothing
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-                return result
+        if answer is None and unprivileged:
+            # The zygote is gone, and the disk with its mount namespace: replaced before the next
+            # run, and nothing of this run is handed back.
+            self._stop()
+            for entry in workdir.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            return result
         result.not_copied = _collect(disk, workdir, keep, limits)
         _empty(disk, self.uid, self._mount_points, chown=not unprivileged)
         # SysV and POSIX IPC: removed by the zygote's cleaner; in user mode they died with the run's IPC namespace.
-        if not unprivileged and self._ask({"clean": {"uid": self.uid}}, timeout=30) in (None, {"cleaned": None}):
+        if not unprivileged and (answer is None or self._ask({"clean": {"uid": self.uid}}, timeout=30) in (None, {"cleaned": None})):
             self._stop()  # replaced before the next run
         return result
 

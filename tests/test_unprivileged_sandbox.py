@@ -7,6 +7,7 @@ this Python where it lives under a closed folder); these tests run as root, as C
 to that user and to look at the host from outside.
 """
 
+import dataclasses
 import json
 import os
 import platform
@@ -312,6 +313,10 @@ def test_hostile_cases_get_what_their_work_earns_as_an_ordinary_user(home):
 
     cases = [case for name in SUBSET for case in CASES if case.id == name]
     assert len(cases) == len(SUBSET)
+    if not Path(sys.prefix).is_relative_to(PROJECT):
+        # A git worktree using another checkout's venv: the probe cannot list the project (not bound), and says so.
+        cases = [dataclasses.replace(case, messages={"reload_val_loss": f"No such file or directory: '{PROJECT}'"})
+                 if case.id.startswith("reads the grader's files") else case for case in cases]
     folder = home / "submissions"
     for number, case in enumerate(cases):
         (folder / f"{number:02d}").mkdir(parents=True)
