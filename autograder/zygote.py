@@ -221,6 +221,10 @@ def _init(work, run, fds, report):
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # not traceable by the run (same uid)
         # Our own /proc: the run sees its own processes only (best effort: a kernel may refuse it).
         libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        # No user namespace below the run's: in one, a run mounted a tmpfs of half the host's memory,
+        # past disk_bytes. The limit is this namespace's own (set with its CAP_SYS_RESOURCE).
+        with open("/proc/sys/user/max_user_namespaces", "w") as limit:
+            limit.write("0")
         run = {**run, "rlimits": {**run["rlimits"]}}
         if "RLIMIT_NPROC" in run["rlimits"]:
             # This init and its parent (which entered the user namespace) count too: the run keeps its `processes`.

@@ -61,8 +61,8 @@ findings = {}
 def run(name, code, slot=0, limits=FAST, binds=()):
     work = HOME / name
     work.mkdir()
-    return run_sandboxed([sys.executable, "-c", textwrap.dedent(code)], workdir=work, slot=slot, limits=limits,
-                         ro_binds=[Path(sys.prefix), *binds])
+    argv = code if isinstance(code, list) else [sys.executable, "-c", textwrap.dedent(code)]
+    return run_sandboxed(argv, workdir=work, slot=slot, limits=limits, ro_binds=[Path(sys.prefix), *binds])
 
 FORKS = """
     import os, time
@@ -95,6 +95,9 @@ result = run("identity", """
                       "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0]}))
 """, slot=4)
 findings["identity"] = json.loads(result.stdout or "null") or result.stderr
+
+result = run("nested", ["sh", "-c", "unshare -Urm sh -c 'mount -t tmpfs none /tmp && echo mounted'"])
+findings["nested user namespace"] = [result.returncode, result.stdout, result.stderr.strip()[-200:]]
 
 result = run("network", """
     import socket
@@ -225,6 +228,8 @@ def test_limits_and_isolation_hold_for_an_ordinary_user(home):
     assert identity["oom_score_adj"] == "1000"
     assert identity["processes seen"][:2] == [1, 2]  # its own init and itself: nothing of the grader or the zygote
     assert identity["nproc"] == sandbox.Limits().processes + 2  # its init and that init's parent count too
+    # No user namespace of its own, so no tmpfs past disk_bytes (it mounted one of half the host's memory).
+    assert found["nested user namespace"][0] != 0 and "mounted" not in found["nested user namespace"][1], found
     assert found["network"] == ["outside: 101", "loopback: pong"]  # ENETUNREACH
     assert found["files"] == "[]"
     assert found["memory"] == [1, True]
