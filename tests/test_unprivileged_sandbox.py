@@ -249,6 +249,37 @@ def test_limits_and_isolation_hold_for_an_ordinary_user(home):
     assert time.monotonic() - started < 200
 
 
+def test_the_sandbox_dies_with_a_killed_grader(home):
+    """If an ordinary user's grader is killed mid-run, does every process of its sandbox die (the user has
+    no process left), and is its staging folder swept by the next grader?"""
+    (home / "work").mkdir()
+    os.chown(home / "work", *user())
+    grader = as_user(f"from autograder.sandbox import run_sandboxed\n"
+                     f"run_sandboxed(['sleep', '1000'], workdir='{home}/work', slot=9)", cwd=home, timeout=None, wait=False)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not [pid for pid in host_pids_of({user()[0]}) if _comm(pid) == "sleep"]:
+            time.sleep(0.05)
+        assert [pid for pid in host_pids_of({user()[0]}) if _comm(pid) == "sleep"], grader.stderr.read() if grader.poll() else ""
+        stages = list(Path(tempfile.gettempdir()).glob("sandbox-stage-*"))
+        ours = [s for s in stages if s.stat().st_uid == user()[0]]
+        assert _comm(grader.pid).startswith("python")  # unshare, sh and setpriv exec'd the grader in this pid
+    finally:
+        grader.kill()  # the grader alone: its sandbox must follow
+        grader.wait()
+    assert no_process_of_the_user_left(patience=5)
+    assert ours and all(s.exists() for s in ours)  # left behind by the killed grader
+    json_of(as_user("from autograder import sandbox; sandbox._sweep_stale_stages(); print('[]')", cwd=home, timeout=60))
+    assert not any(s.exists() for s in ours)
+
+
+def _comm(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def test_unavailable_sandbox_says_what_to_do(monkeypatch):
     """Where an ordinary user's probe fails, does the reason name the switch that refuses it and the fix
     (Debian's sysctl, Ubuntu 24.04's AppArmor one, max_user_namespaces; else sudo), and is a missing bwrap

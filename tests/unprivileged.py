@@ -77,9 +77,10 @@ def _opening_script(paths, stash: Path) -> str | None:
     return "\n".join(["set -e", *lines])
 
 
-def as_user(code: str, *, cwd: Path, timeout: float, env=None, argv=None) -> subprocess.CompletedProcess:
+def as_user(code: str, *, cwd: Path, timeout: float | None, env=None, argv=None, wait=True):
     """Run `code` (or `argv`) with this Python as the test user, in `cwd` (made the user's), with
-    PYTHONPATH the project and its tests; the project's Python must not write bytecode there."""
+    PYTHONPATH the project and its tests; the project's Python must not write bytecode there.
+    The finished process (subprocess.run's), or with `wait=False` the running one (a Popen)."""
     uid, gid = user()
     os.chown(cwd, uid, gid)
     argv = argv or [sys.executable, "-c", code]
@@ -94,6 +95,10 @@ def as_user(code: str, *, cwd: Path, timeout: float, env=None, argv=None) -> sub
                        script + '\nexec "$@"', "open", *drop, *argv]
         else:
             command = [*drop, *argv]
+        if not wait:
+            # The stash is only where the mounts wait before their move: empty once the command runs.
+            return subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True)
         return subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 
 
