@@ -163,7 +163,10 @@ def _user_mode_problem() -> str | None:
 
 def _probe_user_sandbox(workdir: Path) -> SandboxResult:
     with WarmSandbox(EXEC_PROGRAM, _PROBE_NAME, slot=0, limits=Limits(wall_seconds=30)) as box:
-        return box.run(["true"], workdir=workdir)
+        result = box.run(["true"], workdir=workdir)
+        if result.returncode != 0:  # what failed before the run (its namespaces, say) is in the zygote's stderr
+            result.stderr += box._startup.text() if box._proc is not None else ""
+        return result
 
 
 def _kernel_version() -> tuple[int, int]:
