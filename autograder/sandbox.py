@@ -28,6 +28,24 @@ Design (the grader runs as root; measured on Debian 12, bubblewrap 0.8.0):
   sys.base_prefix and `ro_binds` (read-only, same path), nothing else of the host.
 Put data the command only reads in `ro_binds`, not in `workdir` (that copy counts as disk).
 
+Without root (user mode: the grader is an ordinary user, on a laptop or JupyterHub; measured on
+Debian 12, Linux 6.x, bubblewrap 0.8.0), the same sandbox is made in user namespaces, and what
+needed root is done so:
+- The disk and /etc tmpfs are mounted in a user and mount namespace of the grader's own, from which
+  bwrap starts (`_user_disk_wrapper`); the grader reaches the disk through /proc/<bwrap>/root.
+- bwrap adds a user namespace in which the zygote is uid 62000 + slot (the grader's uid on the host)
+  without capabilities; / and /dev are read-only (they are that uid's, and would be disk).
+- Each run is a child of the zygote in a user, PID, IPC and mount namespace of its own (zygote.py):
+  RLIMIT_NPROC counts per user namespace (Linux >= 5.15), so every run has its own process budget,
+  though every sandbox is the instructor's uid on the host; the run's PID namespace has an init of
+  ours, killed by the zygote at the wall limit, which ends every process of the run at once (no uid
+  to kill by); keyrings and IPC objects die with the run's namespaces; /proc shows only the run.
+- CPU: no cgroup (unless a writable one exists), but each sandbox is one session, one scheduler
+  autogroup: setsid does nothing in a run (seccomp). Without that, a fork bomb of 300 sessions
+  kept a 2 s loop of the instructor's from ending within 200 s (measured).
+- Limits that differ: oom_score_adj is 1000 but a run may lower it to 0 (no CAP_SYS_RESOURCE);
+  the runs' processes also count toward the instructor's own RLIMIT_NPROC; 32-bit syscalls fail.
+
 Two ways to run: `run_sandboxed` makes a sandbox for one command; a `WarmSandbox` keeps one
 sandbox per slot for many runs, each a fork of a zygote that imported a Python program once
 (zygote.py), and restores between runs what a fresh sandbox would give (see its doc).
@@ -38,6 +56,7 @@ import fcntl
 import functools
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -90,11 +109,16 @@ class SandboxUnavailable(Exception):
     """No sandbox can be made on this machine; the message says why."""
 
 
+def user_mode() -> bool:
+    """Is the grader an ordinary user? Then sandboxes are made in user namespaces (see the module doc)."""
+    return os.geteuid() != 0
+
+
 @functools.cache
 def check_available() -> str | None:
-    """Return None when a sandbox can be made here, else a one-line reason."""
-    if os.geteuid() != 0:
-        return f"the sandbox must be started by root (to mount its disk and drop to a per-slot uid); running as uid {os.geteuid()}"
+    """Return None when a sandbox can be made here, else a one-line reason that says what to do."""
+    if user_mode():
+        return _user_mode_problem()
     if not shutil.which("bwrap"):
         return "bubblewrap (bwrap) is not installed: run `make setup` or `apt-get install bubblewrap`"
     for tool in ("setpriv", "prlimit", "mount", "umount"):
@@ -111,6 +135,74 @@ def check_available() -> str | None:
     return None
 
 
+_PROBE_NAME = "sandbox_probe"  # the program name of check_available's own probe (which must not ask itself)
+
+
+def _user_mode_problem() -> str | None:
+    """check_available for an ordinary user: Linux 5.15, bwrap, util-linux, and a probe run through it all."""
+    if _kernel_version() < (5, 15):
+        # Before 5.15 RLIMIT_NPROC counted per uid: every sandbox would share the instructor's own count.
+        return (f"grading as an ordinary user needs Linux 5.15 or later (per-sandbox process limits); this is "
+                f"{platform.release()}: grade as root (with sudo)")
+    if not shutil.which("bwrap"):
+        return ("bubblewrap (bwrap) is not installed: an administrator can install it with "
+                "`sudo apt-get install bubblewrap` (or `make setup` run as root)")
+    for tool in ("unshare", "mount", "cp"):
+        if not shutil.which(tool):
+            return f"`{tool}` is not installed: an administrator can install it with `sudo apt-get install util-linux mount coreutils`"
+    _sweep_stale_stages()
+    with tempfile.TemporaryDirectory() as probe:
+        try:
+            result = _probe_user_sandbox(Path(probe))
+        except Exception as error:  # whatever broke, the advice is the same: say what the host refuses
+            return explain_user_namespaces(f"{type(error).__name__}: {str(error)[-400:]}")
+    if result.returncode != 0:
+        return explain_user_namespaces(f"the probe `true` exited with {result.returncode}: {result.stderr.strip()[-300:]}")
+    return None
+
+
+def _probe_user_sandbox(workdir: Path) -> SandboxResult:
+    with WarmSandbox(EXEC_PROGRAM, _PROBE_NAME, slot=0, limits=Limits(wall_seconds=30)) as box:
+        result = box.run(["true"], workdir=workdir)
+        if result.returncode != 0:  # what failed before the run (its namespaces, say) is in the zygote's stderr
+            result.stderr += box._startup.text() if box._proc is not None else ""
+        return result
+
+
+def _kernel_version() -> tuple[int, int]:
+    try:
+        return tuple(int(part) for part in platform.release().split("-")[0].split(".")[:2])
+    except ValueError:
+        return (0, 0)
+
+
+def _sysctl(name: str) -> str | None:
+    """The value of /proc/sys/`name` (e.g. "user/max_user_namespaces"), or None where the kernel has none."""
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return None
+
+
+def explain_user_namespaces(detail: str) -> str:
+    """Why an ordinary user's sandbox failed here (`detail`: what failed), and what to do about it."""
+    if _sysctl("kernel/unprivileged_userns_clone") == "0":
+        cause = ("unprivileged user namespaces are disabled on this machine (kernel.unprivileged_userns_clone = 0, "
+                 "Debian's switch): an administrator can allow them with `sudo sysctl -w kernel.unprivileged_userns_clone=1` "
+                 "(and that line, without `sysctl -w`, in /etc/sysctl.d/ to keep it)")
+    elif _sysctl("kernel/apparmor_restrict_unprivileged_userns") == "1":
+        cause = ("AppArmor forbids unprivileged user namespaces on this machine (kernel.apparmor_restrict_unprivileged_userns = 1, "
+                 "Ubuntu 24.04's default): an administrator can allow them with "
+                 "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`, or give /usr/bin/bwrap an AppArmor "
+                 "profile that allows `userns`")
+    elif _sysctl("user/max_user_namespaces") == "0":
+        cause = ("user namespaces are disabled on this machine (user.max_user_namespaces = 0): an administrator can "
+                 "allow them with `sudo sysctl -w user.max_user_namespaces=15000`")
+    else:
+        cause = f"a sandbox could not be made as an ordinary user ({detail})"
+    return f"{cause}; or grade as root (with sudo), whose sandbox needs no user namespace"
+
+
 def run_sandboxed(argv, *, workdir, slot, limits=Limits(), env=None, ro_binds=(), keep=None) -> SandboxResult:
     """Run argv in a fresh sandbox with cwd /submission holding a copy of workdir; see the module doc.
 
@@ -119,7 +211,27 @@ def run_sandboxed(argv, *, workdir, slot, limits=Limits(), env=None, ro_binds=()
     problem = check_available()
     if problem:
         raise SandboxUnavailable(problem)
+    if user_mode():
+        return _run_unprivileged(list(argv), Path(workdir), slot, limits, dict(env or {}), ro_binds, keep)
     return _run(list(argv), Path(workdir), slot, limits, dict(env or {}), [Path(p) for p in ro_binds], keep)
+
+
+# The program of a one-shot sandbox in user mode: its run becomes the command.
+EXEC_PROGRAM = "import os\n\ndef main(*argv):\n    os.execvp(argv[0], argv)\n"
+
+
+def _run_unprivileged(argv, workdir, slot, limits, env, ro_binds, keep) -> SandboxResult:
+    """One command in user mode: a warm sandbox of one run, whose run execs `argv`.
+
+    Why not bwrap alone: the run's disk is a tmpfs that exists only in the sandbox's mount
+    namespace, so something of ours must hold it while the grader copies the results out.
+    """
+    if not 0 <= slot < MAX_SLOTS:
+        raise ValueError(f"slot must be in 0..{MAX_SLOTS - 1}; got {slot!r}")
+    if not workdir.is_dir():
+        raise ValueError(f"workdir must be an existing folder; got {workdir}")
+    with WarmSandbox(EXEC_PROGRAM, "sandboxed_command", slot=slot, limits=limits, env=env, ro_binds=ro_binds) as box:
+        return box.run(argv, workdir=workdir, keep=keep)
 
 
 def _run(argv, workdir, slot, limits, env, ro_binds, keep=None) -> SandboxResult:
@@ -150,7 +262,7 @@ class WarmSandbox:
     """
 
     def __init__(self, program: str, name: str, *, slot: int, limits: Limits = Limits(), env=None, ro_binds=()):
-        if problem := check_available():
+        if problem := (None if name == _PROBE_NAME else check_available()):
             raise SandboxUnavailable(problem)
         if not 0 <= slot < MAX_SLOTS:
             raise ValueError(f"slot must be in 0..{MAX_SLOTS - 1}; got {slot!r}")
@@ -161,9 +273,12 @@ class WarmSandbox:
         self._mount_points = [Path("tmp") / p.relative_to("/tmp") for p in self.ro_binds if p.is_relative_to("/tmp")]
         if missing := [str(p) for p in self.ro_binds if not p.exists()]:
             raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
-        self._claim = _claim_uid(self.uid)
+        self.unprivileged = user_mode()
+        # A host uid is claimed only where it is real: in user mode the uid exists in the sandbox's
+        # namespaces alone (every sandbox is the grader's own uid on the host).
+        self._claim = contextlib.nullcontext() if self.unprivileged else _claim_uid(self.uid)
         self._claim.__enter__()
-        self._proc = self._stage = self._control = None
+        self._proc = self._stage = self._control = self._disk = None
         try:
             self._start()
         except BaseException:
@@ -177,22 +292,33 @@ class WarmSandbox:
         self.close()
 
     def _start(self):
-        _kill_uid(self.uid)
-        _clear_keyrings(self.uid)
-        self._stage = _make_stage(self.uid, self.limits)
-        for name in DISK_FOLDERS:
-            (self._stage / "disk" / name).mkdir()
-        _own_folders(self._stage / "disk", self.uid)
+        if self.unprivileged:
+            self._stage = _make_user_stage(self.uid)
+        else:
+            _kill_uid(self.uid)
+            _clear_keyrings(self.uid)
+            self._stage = _make_stage(self.uid, self.limits)
+            for name in DISK_FOLDERS:
+                (self._stage / "disk" / name).mkdir()
+            _own_folders(self._stage / "disk", self.uid)
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            argv = [str(Path(sys.prefix) / "bin" / "python"), "-c", ZYGOTE, str(theirs.fileno())]
-            command, options = _bwrap_command(argv, self._stage, self.uid, self.limits, self.ro_binds, zygote=True)
-            self._proc = _spawn(_share_and_oom_wrapper(_cpu_cgroup(self.uid)) + command, options, self.env,
-                                pass_fds=(theirs.fileno(),), stdout=subprocess.DEVNULL)
+            python = Path(sys.prefix) / "bin" / "python"  # a venv's; a system Python (Debian's) has python3 only
+            argv = [str(python if python.exists() else sys.executable), "-c", ZYGOTE, str(theirs.fileno())]
+            command, options = _bwrap_command(argv, self._stage, self.uid, self.limits, self.ro_binds, zygote=True,
+                                              unprivileged=self.unprivileged)
+            wrapper = _share_and_oom_wrapper(_cpu_cgroup(self.uid))
+            if self.unprivileged:
+                wrapper += _user_disk_wrapper(self._stage, self.limits)
+            self._proc = _spawn(wrapper + command, options, self.env, pass_fds=(theirs.fileno(),), stdout=subprocess.DEVNULL)
         finally:
             theirs.close()
         self._startup = _Capture(self._proc.stderr, self.limits.output_bytes)
         reply = self._ask({"program": self.program, "name": self.name}, timeout=self.limits.wall_seconds)
+        if self.unprivileged and reply == {"ready": True}:
+            # The disk as the grader sees it: through the sandbox's outer bwrap, which stays in the
+            # mount namespace where its tmpfs is mounted (the grader owns that namespace).
+            self._disk = Path(f"/proc/{self._proc.pid}/root") / self._stage.relative_to("/") / "disk"
         if reply != {"ready": True}:
             raise RuntimeError(f"the warm sandbox's zygote must import its program and say ready; it said {reply!r}; "
                                f"its stderr ends: {self._startup.text()[-2000:]}")
@@ -222,14 +348,18 @@ class WarmSandbox:
             raise
 
     def _run(self, args, workdir: Path, keep) -> SandboxResult:
-        disk, limits = self._stage / "disk", self.limits
-        _empty(disk, self.uid, self._mount_points)
-        _copy_in(disk, workdir, self.uid, limits)
-        _clear_keyrings(self.uid)
+        limits, unprivileged = self.limits, self.unprivileged
+        disk = self._disk if unprivileged else self._stage / "disk"
+        _empty(disk, self.uid, self._mount_points, chown=not unprivileged)
+        _copy_in(disk, workdir, self.uid, limits, chown=not unprivileged)
+        if not unprivileged:
+            _clear_keyrings(self.uid)  # in user mode each run has a user namespace, and keyrings, of its own
         pipes = [os.pipe(), os.pipe()]
         run = {"uid": self.uid, "cwd": SANDBOX_WORKDIR, "env": self.env, "args": list(args),
                "rlimits": {"RLIMIT_AS": limits.memory_bytes, "RLIMIT_NPROC": limits.processes,
                            "RLIMIT_FSIZE": limits.file_size_bytes, "RLIMIT_CORE": 0}}
+        if unprivileged:
+            run["isolated"] = True
         start = time.monotonic()
         try:
             socket.send_fds(self._control, [json.dumps({"run": run}).encode()], [w for _, w in pipes])
@@ -247,13 +377,22 @@ class WarmSandbox:
                 answer = self._control.recv(zygote.MESSAGE_BYTES)
             except TimeoutError:
                 timed_out = True
-                _kill_uid(self.uid)  # the child dies, and the zygote says so
-                answer = self._answer(timeout=10)
+                if unprivileged:
+                    # The zygote kills the init of the run's PID namespace: every process of the run dies,
+                    # and the zygote answers once they are all gone. As _kill_uid's patience: 505 forks of
+                    # a TensorFlow kernel take seconds to end, more on a busy machine.
+                    with contextlib.suppress(OSError):
+                        self._control.send(json.dumps({"kill": True}).encode())
+                    answer = self._answer(timeout=60)
+                else:
+                    _kill_uid(self.uid)  # the child dies, and the zygote says so
+                    answer = self._answer(timeout=10)
             except OSError:
                 answer = None
         wall = time.monotonic() - start
-        _kill_uid(self.uid)
-        _clear_keyrings(self.uid)
+        if not unprivileged:  # in user mode the run's PID namespace ended with it, before the answer
+            _kill_uid(self.uid)
+            _clear_keyrings(self.uid)
         for capture in outputs:
             capture.thread.join(timeout=5)
         code = json.loads(answer).get("exit") if answer else None
@@ -261,9 +400,17 @@ class WarmSandbox:
             code = -signal.SIGKILL  # the zygote itself died (a host out of memory kills the sandbox first)
         result = SandboxResult(None if timed_out else code, timed_out, outputs[0].text(), outputs[1].text(),
                                wall, any(c.truncated for c in outputs))
+        if answer is None and unprivileged:
+            # The zygote is gone, and the disk with its mount namespace: replaced before the next
+            # run, and nothing of this run is handed back.
+            self._stop()
+            for entry in workdir.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            return result
         result.not_copied = _collect(disk, workdir, keep, limits)
-        _empty(disk, self.uid, self._mount_points)
-        if answer is None or self._ask({"clean": {"uid": self.uid}}, timeout=30) in (None, {"cleaned": None}):
+        _empty(disk, self.uid, self._mount_points, chown=not unprivileged)
+        # SysV and POSIX IPC: removed by the zygote's cleaner; in user mode they died with the run's IPC namespace.
+        if not unprivileged and (answer is None or self._ask({"clean": {"uid": self.uid}}, timeout=30) in (None, {"cleaned": None})):
             self._stop()  # replaced before the next run
         return result
 
@@ -297,8 +444,9 @@ class WarmSandbox:
                     os.killpg(self._proc.pid, signal.SIGKILL)
                     self._proc.wait()
                 self._proc = None
-            _kill_uid(self.uid)
-            _clear_keyrings(self.uid)
+            if not self.unprivileged:  # in user mode, bwrap's PID namespace ended with its init
+                _kill_uid(self.uid)
+                _clear_keyrings(self.uid)
         finally:
             if self._stage is not None:
                 _remove_stage(self._stage)
@@ -352,6 +500,38 @@ def _run_as(argv, workdir, uid, limits, env, ro_binds, keep) -> SandboxResult:
         _remove_stage(stage)
 
 
+def _make_user_stage(uid) -> Path:
+    """User mode's staging folder: the folders the disk and /etc tmpfs are mounted on (by the
+    sandbox's own mount namespace: _user_disk_wrapper) and the /etc files to copy there."""
+    stage = Path(tempfile.mkdtemp(prefix="sandbox-stage-"))  # 0700, the grader's
+    try:
+        (stage / OWNER_FILE).write_text(str(os.getpid()))
+        for name in ("disk", "etc", "etc-files"):
+            (stage / name).mkdir()
+        for name, text in _etc_files(uid).items():
+            (stage / "etc-files" / name).write_text(text)
+        return stage
+    except BaseException:
+        _remove_stage(stage)
+        raise
+
+
+def _user_disk_wrapper(stage, limits) -> list[str]:
+    """User mode: enter a user and mount namespace of the grader's own (its root is the grader's
+    uid), mount the run's disk (a tmpfs of disk_bytes, the folders of DISK_FOLDERS in it) and the
+    /etc tmpfs on the stage there, then exec bwrap, which binds them as in root mode.
+
+    Why: an ordinary user cannot mount on the host, and bwrap can bind only what exists before it
+    starts. The tmpfs lives in this namespace only: the grader reaches it through
+    /proc/<bwrap's pid>/root (WarmSandbox._disk), as the namespace's owner.
+    """
+    options = f"size={limits.disk_bytes},nr_inodes={max(1024, limits.disk_bytes // 16384)},mode=0755,nosuid,nodev"
+    script = ('cd "$0" && mount -t tmpfs -o "$1" sandbox disk && mkdir -m 0755 disk/work disk/home '
+              '&& mkdir -m 1777 disk/tmp disk/shm && mount -t tmpfs -o size=64k,mode=0755,nosuid,nodev sandbox etc '
+              '&& cp etc-files/* etc/ && shift && exec "$@"')
+    return ["unshare", "--user", "--map-root-user", "--mount", "--", "sh", "-c", script, str(stage), options]
+
+
 def _make_stage(uid, limits) -> Path:
     """A private staging folder holding the run's disk (a tmpfs of disk_bytes) and /etc files."""
     # 0700 and root's: nothing else on the host reaches in. The owner's pid, in a file (not in the
@@ -387,18 +567,21 @@ def _fill(disk, workdir, uid, limits):
     _copy_in(disk, workdir, uid, limits)
 
 
-def _own_folders(disk, uid):
+def _own_folders(disk, uid, chown=True):
     for name in DISK_FOLDERS:
-        os.chown(disk / name, uid, uid)
+        if chown:
+            os.chown(disk / name, uid, uid)
         os.chmod(disk / name, 0o1777 if name in ("tmp", "shm") else 0o755)
 
 
-def _copy_in(disk, workdir, uid, limits):
+def _copy_in(disk, workdir, uid, limits, chown=True):
     try:
         shutil.copytree(workdir, disk / "work", symlinks=True, dirs_exist_ok=True)
     except (OSError, shutil.Error) as error:
         raise ValueError(f"workdir must fit in disk_bytes={limits.disk_bytes}; copying {workdir} failed: {error}") from None
     os.chmod(disk / "work", 0o755)  # copytree gave it the mode of workdir; bwrap (no DAC override) must chdir in
+    if not chown:
+        return  # user mode: the grader's files are already the sandbox uid's (the same uid on the host)
     for root, dirs, files in os.walk(disk / "work"):
         for name in dirs + files:
             os.lchown(os.path.join(root, name), uid, uid)
@@ -414,7 +597,7 @@ def _collect(disk, workdir, keep, limits) -> list[str]:
     return _copy_back(disk / "work", workdir, keep, limits.disk_bytes)
 
 
-def _empty(disk, uid, mount_points=()):
+def _empty(disk, uid, mount_points=(), chown=True):
     """Remove everything a run left in the folders of `disk` (once no process of `uid` is left).
 
     The folders themselves stay: they are the sandbox's mount points, and so do `mount_points`
@@ -433,7 +616,7 @@ def _empty(disk, uid, mount_points=()):
                 shutil.rmtree(entry.path)  # fd-based: never follows a link the run made
             else:
                 os.unlink(entry.path)
-    _own_folders(disk, uid)
+    _own_folders(disk, uid, chown)
 
 
 def _remove_stage(stage):
@@ -467,9 +650,10 @@ def _cpu_cgroup(uid) -> Path | None:
     cgroup = root / CGROUP_NAME.format(uid=uid)
     try:
         cgroup.mkdir(exist_ok=True)
-        return cgroup
     except OSError:
         return None
+    # Made by root before, it may exist and still not be ours (an ordinary user's grader).
+    return cgroup if os.access(cgroup / "cgroup.procs", os.W_OK) else None
 
 
 def _share_and_oom_wrapper(cgroup) -> list[str]:
@@ -510,16 +694,23 @@ def _etc_files(uid) -> dict[str, str]:
     }
 
 
-def _bwrap_command(argv, stage, uid, limits, ro_binds, *, zygote=False) -> list[str]:
+def _bwrap_command(argv, stage, uid, limits, ro_binds, *, zygote=False, unprivileged=False) -> list[str]:
     """bwrap's command and its options; argv runs as `uid` with the limits, or, for a warm
     sandbox's `zygote`, as the sandbox's root with CAP_SETUID, CAP_SETGID and CAP_SETPCAP only
-    (it drops each child itself) and with /dev/mqueue mounted (so that it can empty it)."""
+    (it drops each child itself) and with /dev/mqueue mounted (so that it can empty it).
+
+    `unprivileged` (user mode, zygote only): bwrap makes a user namespace in which the zygote is
+    `uid` without capabilities (each run makes its own namespaces: zygote.py), and / and /dev are
+    read-only (there they belong to the sandbox's uid, and would be disk beyond disk_bytes)."""
     disk = stage / "disk"
     command = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-               "--unshare-cgroup-try", "--die-with-parent", "--hostname", "sandbox",
-               # root's capabilities are dropped by bwrap except those setpriv needs to drop to uid.
-               "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-               "--cap-add", "CAP_SETPCAP", "--ro-bind", "/usr", "/usr"]
+               "--unshare-cgroup-try", "--die-with-parent", "--hostname", "sandbox"]
+    if unprivileged:
+        command += ["--unshare-user", "--uid", str(uid), "--gid", str(uid), "--cap-drop", "ALL"]
+    else:
+        # root's capabilities are dropped by bwrap except those setpriv needs to drop to uid.
+        command += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    command += ["--ro-bind", "/usr", "/usr"]
     binds = [str(p) for p in dict.fromkeys([Path(sys.base_prefix), *ro_binds]) if not str(p).startswith("/usr/")]
     command += _parents(["/etc/x", SANDBOX_HOME])
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -534,11 +725,13 @@ def _bwrap_command(argv, stage, uid, limits, ro_binds, *, zygote=False) -> list[
     # /tmp before the read-only binds, so a bind that lives under the host's /tmp stays visible.
     command += ["--proc", "/proc", "--dev", "/dev", "--bind", str(disk / "shm"), "/dev/shm",
                 "--bind", str(disk / "tmp"), "/tmp", "--bind", str(disk / "home"), SANDBOX_HOME,
-                "--bind", str(disk / "work"), SANDBOX_WORKDIR] + (["--mqueue", "/dev/mqueue"] if zygote else [])
+                "--bind", str(disk / "work"), SANDBOX_WORKDIR] + (["--mqueue", "/dev/mqueue"] if zygote and not unprivileged else [])
     # After the /tmp bind: a bind under the host's /tmp (a clone in /tmp, say) needs its parents there.
     command += _parents(binds)
     for path in binds:
         command += ["--ro-bind", path, path]
+    if unprivileged:
+        command += ["--remount-ro", "/", "--remount-ro", "/dev"]
     command += ["--chdir", SANDBOX_WORKDIR]
     # bwrap reads its options from a pipe (fd ARGS_FD), so its cmdline, which any process of the
     # run can read at /proc/1/cmdline, shows no host path. The command itself (bwrap takes it from

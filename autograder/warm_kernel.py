@@ -67,7 +67,10 @@ class _WaitingKernel:
         read, self._write = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
-            os.setsid()  # its own session and process group, as jupyter_client's start_new_session gives
+            # Its own session and process group, as jupyter_client's start_new_session gives. As an
+            # ordinary user's sandbox, setsid does nothing (zygote.py): signals to the kernel's group
+            # then fail and jupyter_client signals the kernel's pid instead, as it does on any failure.
+            os.setsid()
             os.close(self._write)
             with os.fdopen(read, "rb") as pipe:
                 launch = pipe.read()
