@@ -38,9 +38,10 @@ JUPYTER_EXECUTE = [str(Path(sys.prefix) / "bin" / "python"), "-c", EXECUTE, "--a
 WARM_KERNEL = Path(warm_kernel.__file__).read_text()
 
 
-def warm_sandbox(slot: int = 0, limits: Limits = Limits(), preload=()) -> WarmSandbox:
-    """The sandbox of one slot, in which each run_notebook forks a kernel that has imported the
-    modules in `preload` (what an assignment declares every run needs: Keras, which imports TensorFlow)."""
+def warm_sandbox(slot: int | None = None, limits: Limits = Limits(), preload=()) -> WarmSandbox:
+    """The sandbox of one slot (None: the first no grader on this host holds), in which each run_notebook
+    forks a kernel that has imported the modules in `preload` (what an assignment declares every run
+    needs: Keras, which imports TensorFlow)."""
     imports = "".join(f"import {module}  # noqa: F401\n" for module in preload)
     return WarmSandbox(WARM_KERNEL + imports, "warm_kernel", slot=slot, limits=limits)
 
@@ -56,7 +57,7 @@ class Run:
     not_kept: tuple = ()  # "path (kind)" of links and special files the run left, not handed on
 
 
-def run_notebook(work: Path, *, keep=(), slot: int = 0, limits: Limits = Limits(), sandbox: bool = True,
+def run_notebook(work: Path, *, keep=(), slot: int | None = None, limits: Limits = Limits(), sandbox: bool = True,
                  box: WarmSandbox | None = None) -> Run:
     """Execute `work/submission.ipynb` with `work` as the kernel's folder.
 

@@ -3,8 +3,9 @@
 The grading pipeline (autograder.grade) asks a runner for one thing, `run(work, keep)`, and
 knows nothing of how it isolates the run. Two runners:
 
-- SandboxRunner: untrusted work (the default). Each of its `jobs` slots is a warm sandbox with
-  its own uid and limits (autograder.sandbox), made when the slot first runs a notebook.
+- SandboxRunner: untrusted work (the default). Each of its `jobs` places is a warm sandbox with
+  its own uid (the first no grader on this host holds) and limits (autograder.sandbox), made
+  when the place first runs a notebook.
 - LocalRunner: the instructor's own notebooks (the reference, `--no-sandbox`): no isolation.
 
 A runner says whether it can work with `unavailable()`, asked where it runs: on a Dask worker
@@ -37,22 +38,22 @@ class Runner(Protocol):
 class SandboxRunner:
     def __init__(self, jobs: int = 1, limits: Limits = Limits(), preload=()):
         self.limits, self.preload = limits, tuple(preload)
-        self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
-        for slot in range(jobs):
-            self._slots.put(slot)
-        self._boxes = {}  # slot: its warm sandbox
+        self._places = queue.SimpleQueue()  # places free to run a notebook: at most `jobs` runs at once
+        for place in range(jobs):
+            self._places.put(place)
+        self._boxes = {}  # place: its warm sandbox
 
     def unavailable(self) -> str | None:
         return check_available()
 
     def run(self, work: Path, keep=()) -> Run:
-        slot = self._slots.get()
+        place = self._places.get()
         try:
-            if slot not in self._boxes:
-                self._boxes[slot] = warm_sandbox(slot, self.limits, self.preload)
-            return run_notebook(work, keep=keep, box=self._boxes[slot])
+            if place not in self._boxes:
+                self._boxes[place] = warm_sandbox(None, self.limits, self.preload)
+            return run_notebook(work, keep=keep, box=self._boxes[place])
         finally:
-            self._slots.put(slot)
+            self._places.put(place)
 
     def close(self):
         # A sandbox's bwrap dies with the thread that started it (--die-with-parent), and a killed

@@ -261,23 +261,30 @@ class WarmSandbox:
     bound read-only, with `ro_binds`).
     """
 
-    def __init__(self, program: str, name: str, *, slot: int, limits: Limits = Limits(), env=None, ro_binds=()):
+    def __init__(self, program: str, name: str, *, slot: int | None, limits: Limits = Limits(), env=None, ro_binds=()):
+        """`slot`: the slot (uid) to hold, waiting while another grader on this host holds it, or
+        None for the first slot no grader on this host holds (the uid is then `self.uid`)."""
         if problem := (None if name == _PROBE_NAME else check_available()):
             raise SandboxUnavailable(problem)
-        if not 0 <= slot < MAX_SLOTS:
+        if slot is not None and not 0 <= slot < MAX_SLOTS:
             raise ValueError(f"slot must be in 0..{MAX_SLOTS - 1}; got {slot!r}")
         self.program, self.name, self.limits = program, name, limits
+        self.unprivileged = user_mode()
+        # A host uid is claimed only where it is real: in user mode the uid exists in the sandbox's
+        # namespaces alone (every sandbox is the grader's own uid on the host).
+        if self.unprivileged:
+            self._claim, slot = contextlib.nullcontext(), slot or 0
+        elif slot is None:
+            self._claim, slot = _claim_free_uid()
+        else:
+            self._claim = _claim_uid(BASE_UID + slot)
+        self._claim.__enter__()
         self.uid, self.env = BASE_UID + slot, _clean_env(dict(env or {}))
         self.ro_binds = [Path(sys.prefix), *map(Path, ro_binds)]  # the zygote is this Python
         # Binds under /tmp (the sandbox's /tmp is the run's, emptied after each run) have mount points there.
         self._mount_points = [Path("tmp") / p.relative_to("/tmp") for p in self.ro_binds if p.is_relative_to("/tmp")]
         if missing := [str(p) for p in self.ro_binds if not p.exists()]:
             raise ValueError(f"ro_binds must exist on the host; missing: {', '.join(missing)}")
-        self.unprivileged = user_mode()
-        # A host uid is claimed only where it is real: in user mode the uid exists in the sandbox's
-        # namespaces alone (every sandbox is the grader's own uid on the host).
-        self._claim = contextlib.nullcontext() if self.unprivileged else _claim_uid(self.uid)
-        self._claim.__enter__()
         self._proc = self._stage = self._control = self._disk = None
         try:
             self._start()
@@ -482,6 +489,38 @@ def _claim_uid(uid):
         yield
     finally:
         os.close(fd)
+
+
+class _FreeUid:
+    """The flock of a slot's uid that no grader on this host held when it was taken (a context, entered already)."""
+
+    def __init__(self, fd):
+        self._fd = fd
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self._fd)
+
+
+def _claim_free_uid():
+    """(claim, slot) of the first slot whose uid no grader on this host holds, held until the claim exits.
+
+    Why not slots 0..jobs-1 each time: two graders with --jobs 2 each held one of uids 0 and 1
+    and waited for the other's (both waited until the other finished: never). Taking any free
+    uid never waits, and lets Dask workers on one host each have their own.
+    """
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for slot in range(MAX_SLOTS):
+        fd = os.open(UID_LOCKS / f"{BASE_UID + slot}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return _FreeUid(fd), slot
+    raise SandboxUnavailable(f"all {MAX_SLOTS} sandbox uids of this host are held by other graders")
 
 
 def _run_as(argv, workdir, uid, limits, env, ro_binds, keep) -> SandboxResult:

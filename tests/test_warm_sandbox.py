@@ -239,3 +239,20 @@ def test_a_read_only_bind_under_tmp_stays_visible_run_after_run(tmp_path):
                 assert (result.returncode, result.stdout) == (0, "shipped False\n"), result.stderr
     finally:
         shutil.rmtree(data)
+
+
+def test_a_sandbox_without_a_slot_takes_a_uid_no_other_grader_holds(tmp_path):
+    """Two graders on one host never wait for each other's uids (with --jobs 2 each, fixed slots
+    0 and 1 deadlocked: each held one and waited for the other's): a slot-less sandbox takes the
+    first free uid, past those another grader holds."""
+    from autograder.sandbox import _claim_free_uid
+
+    (other, one), (other_2, two) = _claim_free_uid(), _claim_free_uid()  # another grader's two sandboxes
+    with other, other_2:
+        started = time.monotonic()
+        with WarmSandbox(PROGRAM, "test_program", slot=None, limits=FAST) as first, \
+                WarmSandbox(PROGRAM, "test_program", slot=None, limits=FAST) as second:
+            assert time.monotonic() - started < 60  # taken, not waited for
+            assert len({first.uid, second.uid, BASE_UID + one, BASE_UID + two}) == 4
+            result, _ = run(first, tmp_path, "import os; print(os.getuid())")
+            assert result.returncode == 0 and result.stdout.strip() == str(first.uid)
