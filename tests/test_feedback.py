@@ -32,7 +32,7 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bi
 # lowest val_loss at epoch 9, EarlyStopping(patience=5) stopping after epoch 14.
 VAL_LOSS = [1.3245, 0.6665, 0.4077, 0.3207, 0.2857, 0.2673, 0.2643, 0.2657, 0.2445, 0.2538, 0.2545, 0.2564, 0.2589, 0.2598]
 LOSS = [1.8785, 0.8264, 0.4610, 0.2105, 0.1263, 0.0777, 0.0612, 0.0424, 0.0321, 0.0207, 0.0166, 0.0135, 0.0103, 0.0086]
-KNOWN_RUN = {"loss": LOSS, "val_loss": VAL_LOSS, "checkpoint_val_loss": 0.2445, "epochs_limit": 200, "patience": 5}
+KNOWN_RUN = {"loss": LOSS, "val_loss": VAL_LOSS, "measured_val_loss": 0.2445, "epochs_limit": 200, "patience": 5}
 
 # What a submission could put in its name, outputs or variables to get markup into a page.
 INJECTIONS = [
@@ -112,7 +112,7 @@ def test_run_to_the_limit_says_it_never_stopped_early():
 
 def test_missing_checkpoint_is_said_plainly():
     """Without a checkpoint, do the facts say there is no checkpoint file?"""
-    run = feedback.read_training({**KNOWN_RUN, "checkpoint_val_loss": None}, exercise)
+    run = feedback.read_training({**KNOWN_RUN, "measured_val_loss": None}, exercise)
     assert any(fact.startswith("No checkpoint file") for fact in feedback.describe(run))
 
 
@@ -126,11 +126,11 @@ def test_patience_other_than_the_lessons_is_explained():
 def test_untrusted_history_is_validated_before_plotting():
     """Do non-numbers, NaN, infinities, booleans, a huge history and wrong types draw nothing bad?"""
     forged = {"loss": ["1", None, float("nan"), True, 0.5], "val_loss": [float("inf"), 0.4, 0.3] + [0.35] * 5000,
-              "checkpoint_val_loss": "0.1", "epochs_limit": "200", "patience": -3}
+              "measured_val_loss": "0.1", "epochs_limit": "200", "patience": -3}
     run = feedback.read_training(forged, exercise)
-    assert run.loss == (None, None, None, None, 0.5)
-    assert len(run.val_loss) == feedback.MAX_EPOCHS_DRAWN and run.val_loss[0] is None
-    assert (run.epochs_limit, run.patience, run.checkpoint_val_loss) == (200, 5, None)
+    assert run.curve("loss") == (None, None, None, None, 0.5)
+    assert len(run.curve("val_loss")) == feedback.MAX_EPOCHS_DRAWN and run.curve("val_loss")[0] is None
+    assert (run.epochs_limit, run.patience, run.measured_val_loss) == (200, 5, None)
     assert run.best_epoch == 3
     assert feedback.plot_png(run).startswith(b"\x89PNG")
     assert feedback.read_training({"val_loss": {"a": 1}, "loss": "x"}, exercise).epochs == 0
