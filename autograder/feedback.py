@@ -411,6 +411,10 @@ def _rate_axis(axes, run, last):
         logged = [math.nan if v is None else v for v in run.logged_rates[:last]]
         rate_axes.plot(range(1, len(logged) + 1), logged, ls="none", marker="D", ms=4, mfc="none", mew=1.2,
                        color=_RATE, label="learning rate as your history exported it (right axis)")
+    drawn = [v for v in (*run.rates[:last], *run.logged_rates[:last]) if v is not None]
+    # A factor of 2 of room above and below: a halving takes the middle third, clear of the loss curves'
+    # ends at the top and bottom, and a rate that never changes is a line across the middle.
+    rate_axes.set_ylim(min(drawn) / 2, max(drawn) * 2)
     rate_axes.set_ylabel("learning rate (log scale)")
     rate_axes.spines[["top"]].set_visible(False)
 

@@ -20,10 +20,10 @@ from PIL import Image
 
 from conftest import BIN  # at import: the hidden suite, run in-process by other tests, brings its own `conftest`
 
-from autograder import class_report, feedback
+from autograder import assignment, class_report, evidence, export, feedback, verify
 from course import exercise
 from autograder.grade import Result
-from autograder.verify import CheckResult
+from autograder.verify import CheckResult, Context
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (apt-get install chromium; `make setup` does)")
@@ -142,6 +142,78 @@ def test_no_history_gives_no_plot_but_says_why():
     run = feedback.read_training({}, exercise)
     assert feedback.plot_png(run) is None
     assert "no curve to draw" in feedback.describe(run)[0]
+
+
+# ---------------------------------------------------------------- an assignment's own plot: custom_callbacks
+
+
+CUSTOM = assignment.get("custom_callbacks")
+SOLUTION_EPOCHS = 13  # val_accuracy_target stops the solution's run after epoch 13 (reference.json)
+
+
+def custom_run(tmp_path, reduce_lr=None, logged_rates=None, sources=()):
+    """A work folder whose final snapshot holds, exported by the kernel's own code, the solution's history (the
+    canonical training's first 13 epochs, as Keras logged them) and a real ReduceLROnPlateau as step 2 asks."""
+    from keras.callbacks import History, ReduceLROnPlateau
+
+    canonical = CUSTOM.reference["canonical"]
+    history = History()
+    history.history = {key: list(values[:SOLUTION_EPOCHS]) for key, values in canonical.items()}
+    if logged_rates is not None:
+        history.history["learning_rate"] = logged_rates
+    history.epoch, history.params = list(range(SOLUTION_EPOCHS)), {"epochs": 200, "steps": 10, "verbose": 0}
+    reduce_lr = reduce_lr or ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
+    export.snapshot({"history": history, "reduce_lr": reduce_lr}, evidence.FINAL, CUSTOM.exports,
+                    folder=str(tmp_path / evidence.SNAPSHOTS))
+    return Context(CUSTOM, tmp_path, run_started_at=0.0, sources=tuple(sources))
+
+
+def custom_result(training):
+    return Result("alice", CUSTOM.name, CUSTOM.max_score, CUSTOM.max_score,
+                  [CheckResult(name, points, points, "passed", f"{name}: passed") for name, points in CUSTOM.checks.items()],
+                  training=training)
+
+
+def rate_pixels(training) -> int:
+    png = feedback.plot_png(feedback.read_training(training, CUSTOM))
+    return pixels_near(Image.open(io.BytesIO(png)).convert("RGB"), feedback._RATE, tolerance=30)
+
+
+def test_custom_callbacks_page_shows_the_learning_rate_step_where_reduce_lr_acts(tmp_path):
+    """For the solution's run, does the page show the learning rate the grader replays, halved from epoch 12
+    (val_loss's lowest at epoch 9, then 2 epochs without improvement), as Keras itself logged it?"""
+    training = verify.training_run(custom_run(tmp_path))
+    canonical = CUSTOM.reference["canonical"]["learning_rate"][:SOLUTION_EPOCHS]
+    assert training["replayed_learning_rate"] == pytest.approx(canonical, rel=1e-6)
+    assert training["replayed_learning_rate"][10] == pytest.approx(2 * training["replayed_learning_rate"][11], rel=1e-6)
+    facts = feedback.feedback_view(custom_result(training), CUSTOM)["facts"]
+    assert "Lowest validation loss: 0.2445, at epoch 9." in facts
+    assert "Training stopped after epoch 13 of at most 200." in facts  # no patience window: the target stopped it
+    assert any("replayed by the grader): 0.005 from epoch 1, 0.0025 from epoch 12." in fact for fact in facts), facts
+    assert not any("differ" in fact or "patience window" in fact for fact in facts), facts
+    assert rate_pixels(training) > 300  # the rate's line is drawn
+    assert rate_pixels({**training, "replayed_learning_rate": None, "learning_rate": None}) < 20
+
+
+def test_the_plotted_learning_rate_is_the_graders_not_the_runs_claim(tmp_path):
+    """When history claims a learning rate that never changed, does the page still show the grader's
+    replay stepping down at epoch 12, and say (labelled as the run's export) where the claim differs?"""
+    training = verify.training_run(custom_run(tmp_path, logged_rates=[0.005] * SOLUTION_EPOCHS))
+    assert training["replayed_learning_rate"][11] == pytest.approx(0.0025, rel=1e-6)
+    facts = " ".join(feedback.describe(feedback.read_training(training, CUSTOM)))
+    assert "0.005 from epoch 1, 0.0025 from epoch 12." in facts
+    assert "The learning rates your history exported differ from that from epoch 12 on: 0.005 from epoch 1." in facts
+
+
+def test_no_replay_for_a_reduce_lr_the_code_never_gave_to_fit(tmp_path):
+    """When the code shows reduce_lr never reached history's fit, is nothing replayed for it (its settings set no rate
+    in this run), and what history claims shown only as the run's own export?"""
+    cells = [("code", 'reduce_lr = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)\n'),
+             ("code", "model = build_model()\nhistory = model.fit(x_train, y_train, callbacks=[early_stopping])\n")]
+    training = verify.training_run(custom_run(tmp_path, sources=cells))
+    assert training["replayed_learning_rate"] is None
+    facts = " ".join(feedback.describe(feedback.read_training(training, CUSTOM)))
+    assert "as your history exported it (the grader could not replay a real ReduceLROnPlateau" in facts
 
 
 # ---------------------------------------------------------------- pages as text
