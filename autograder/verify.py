@@ -315,7 +315,7 @@ def review(context: Context) -> list[str]:
     if unsure:
         fit = reading.fits.get("final")
         where = f"the fit at {fit.place}" if fit is not None else _training_step(assignment)
-        out.append(f"The grader could not tell from the code which callbacks the fit that returned `{assignment.history}` "
+        out.append(f"The grader could not tell from the code which callbacks the fit that returned `{assignment.history or 'history'}` "
                    f"received ({', '.join(f'`{name}`' for name in unsure)}); a person should check {where}.")
     return out
 

@@ -517,6 +517,32 @@ def test_real_graded_run_plot_marks_its_own_epochs(tmp_path):
     assert dom.find("img", id="training-plot") is not None
 
 
+@pytest.mark.slow
+def test_real_graded_custom_callbacks_solution_plots_its_learning_rate_steps(tmp_path):
+    """For the custom_callbacks solution really graded, does its page show the learning rate the grader replays
+    stepping down where ReduceLROnPlateau acts (after val_loss's best epoch and lr_patience epochs without
+    improvement), the stop epoch without a patience window, and the trained model the grader measured?"""
+    from autograder.grade import Submission, grade
+    from autograder.sandbox import check_available
+
+    (graded,) = grade([Submission("solution", CUSTOM.source_notebook)], CUSTOM, jobs=1, sandbox=check_available() is None)
+    assert graded.score == graded.max_score
+    run = feedback.read_training(graded.training, CUSTOM)
+    rates = run.rates
+    step = next(epoch for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]) + 1  # 1-based
+    assert step == run.best_epoch + CUSTOM.settings["lr_patience"] + 1
+    assert rates[step - 1] == pytest.approx(rates[0] * CUSTOM.settings["factor"], rel=1e-6)
+    assert run.logged_rates == pytest.approx(rates, rel=1e-6)  # the run's own export agrees with the replay
+    dom = BeautifulSoup(feedback.render_html(graded, CUSTOM), "html.parser")
+    facts = dom.find(id="training-facts").get_text(" ")
+    assert f"{rates[0]:.6g} from epoch 1, {rates[step - 1]:.6g} from epoch {step}" in facts
+    assert f"Training stopped after epoch {run.stopped_epoch} of at most 200." in facts and "patience window" not in facts
+    assert f"measured by the grader, gives validation loss {run.best_value:.4f}" in facts  # the best weights restored
+    plot = dom.find("img", id="training-plot")
+    image = Image.open(io.BytesIO(base64.b64decode(plot["src"].split(",", 1)[1]))).convert("RGB")
+    assert pixels_near(image, feedback._RATE, tolerance=30) > 300
+
+
 def test_the_graders_review_reasons_reach_the_student_escaped():
     """When the grader could not read some code, does the page say a person will look, and why, without live markup?"""
     flagged = result("eve")
