@@ -8,8 +8,8 @@ list), `grading/`:
 - `assignment.json`, the declaration: the student's variables and how the kernel exports each
   (callback, history or value), what to tell a student who has none, each check's step in the
   lesson, what every run imports before the notebook starts (`preload`), which of the
-  solution's settings the checks hold runs to and where the solution's run shows them, and
-  which files of a run the checks read (`keep`);
+  solution's settings the checks hold runs to and where the solution's run shows them,
+  which files of a run the checks read (`keep`), and what the feedback plot shows (`feedback`);
 - `checks/`, the hidden pytest suite: one module `test_<check>.py` per graded test cell;
 - `reference.json`, what `python -m autograder reference` recorded of the solution's run.
 

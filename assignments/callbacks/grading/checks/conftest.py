@@ -4,7 +4,8 @@ Each test module `test_<check>.py` is one graded check. Its tests receive the st
 variables as exported at that check's test cell (or, if the cell is gone, after the last
 cell), already parsed as untrusted data by `autograder.evidence`. A missing variable fails
 the test with a message that says what to define. The `context` (the work folder, when
-the run started, what went wrong with the run) is handed over by `autograder.verify`.
+the run started, what went wrong with the run) is handed over by `autograder.verify`; the
+fixtures every assignment's suite shares come from `autograder.checking`.
 """
 
 import os
