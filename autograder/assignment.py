@@ -8,8 +8,8 @@ list), `grading/`:
 - `assignment.json`, the declaration: the student's variables and how the kernel exports each
   (callback, history or value), what to tell a student who has none, each check's step in the
   lesson, what every run imports before the notebook starts (`preload`), which of the
-  solution's settings the checks hold runs to and where the solution's run shows them, and
-  which files of a run the checks read (`keep`);
+  solution's settings the checks hold runs to and where the solution's run shows them,
+  which files of a run the checks read (`keep`), and what the feedback plot shows (`feedback`);
 - `checks/`, the hidden pytest suite: one module `test_<check>.py` per graded test cell;
 - `reference.json`, what `python -m autograder reference` recorded of the solution's run.
 
@@ -51,6 +51,9 @@ SETUP_CELL = "setup"  # grade_id of the locked setup cell
 # epochs lie closer than this must say so in its declaration ("tolerance").
 REL_TOL = 1e-3
 ABS_TOL = 1e-4
+# The arrays the setup cell defines (README, "Adding an assignment"), unless the declaration says otherwise.
+DATA_NAMES = {"x": "x_train", "y": "y_train", "x_val": "x_val", "y_val": "y_val"}
+DEFAULT_PLOT = {"curves": [["loss", "training loss"], ["val_loss", "validation loss"]], "best": "val_loss"}
 
 
 def nbgrader_meta(cell) -> dict:
@@ -115,6 +118,35 @@ class Assignment:
     def exports(self) -> dict:
         """What the kernel needs to export the variables: {name: [how, attributes]}, plain data (see export.snapshot)."""
         return {name: [variable["export"], list(variable.get("attributes", ()))] for name, variable in self.variables.items()}
+
+    @property
+    def history(self) -> str | None:
+        """The name of the student's variable that holds what `fit` returned (exported as "history"), if any."""
+        return next((name for name, variable in self.variables.items() if variable["export"] == "history"), None)
+
+    def step_of(self, variable: str) -> int | None:
+        """The lesson's step that creates `variable` (its declared "step"), None when not declared."""
+        return self.variables.get(variable, {}).get("step")
+
+    @property
+    def data_names(self) -> dict:
+        """The setup cell's names of the arrays fit is given: {"x", "y", "x_val", "y_val"} (the declaration's
+        "data", else the names README's recipe asks the setup cell to define)."""
+        return {**DATA_NAMES, **self.declaration.get("data", {})}
+
+    @property
+    def plot(self) -> dict:
+        """What the feedback page's plot shows (the declaration's "feedback"; see autograder.feedback):
+        - "curves": [[history key, label], ...], the run's exported curves drawn on the loss axis;
+        - "best": the curve whose lowest value marks the best epoch;
+        - "limit", "patience": the settings that hold the epoch limit and EarlyStopping's patience
+          (the plot marks the stop epoch against the first, the window without improvement with the second);
+        - "measured": weights the grader measures, {"file": a template over the settings, or
+          "trained_model": true; "what": its name in the plot; "none": what is missing when there is none};
+        - "learning_rate": {"replay": a callback variable whose settings a real Keras callback replays
+          over the run's logs (autograder.replay.learning_rates); "logged": the history key the run logs it in}.
+        Without one, the run's training and validation losses and the lowest of the latter."""
+        return self.declaration.get("feedback", DEFAULT_PLOT)
 
     @property
     def steps(self) -> dict:

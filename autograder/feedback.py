@@ -157,38 +157,53 @@ def _bounded_int(value, low, high, default):
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """A run's curves and the marks the plot draws, from validated numbers only.
+    """A run's curves and the marks the plot draws, from validated numbers only, as the
+    assignment declares them (`Assignment.plot`).
 
     Epochs are numbered from 1, as Keras prints them. A value that is not a finite number
     is kept as None: its epoch counts, but nothing is drawn for it.
     """
 
-    loss: tuple
-    val_loss: tuple
-    epochs_limit: int
-    patience: int
-    checkpoint_val_loss: float | None
+    curves: tuple  # ((history key, label, values), ...): the run's exported curves, on the loss axis
+    best: str | None  # the key of the curve whose lowest value marks the best epoch
+    epochs_limit: int | None  # None: the assignment marks no epoch limit
+    patience: int | None  # None: the assignment marks no patience window
+    measured_val_loss: float | None  # the grader's measurement of the declared weights
+    measured: tuple | None = None  # (what, what is missing without it, its file or None), when declared
+    rates: tuple = ()  # the learning rate of each epoch, replayed by the grader
+    logged_rates: tuple = ()  # the learning rate of each epoch, as the run's history exported it
+    rate_source: str | None = None  # "a real ReduceLROnPlateau with `reduce_lr`'s settings": what was replayed
     notes: tuple = ()  # what was left out of the history, in words
-    checkpoint: str | None = None  # the best-weights file the assignment's solution saves
+
+    def curve(self, key) -> tuple:
+        return next((values for name, _, values in self.curves if name == key), ())
+
+    @property
+    def watched(self) -> tuple:
+        return self.curve(self.best)
+
+    @property
+    def watched_label(self) -> str:
+        return next((label for name, label, _ in self.curves if name == self.best), str(self.best))
 
     @property
     def epochs(self) -> int:
-        return len(self.val_loss)
+        return len(self.watched)
 
     @property
     def best_epoch(self) -> int | None:
-        """The first epoch with the lowest validation loss (EarlyStopping's and ModelCheckpoint's "best")."""
-        finite = [(value, epoch) for epoch, value in enumerate(self.val_loss, start=1) if value is not None]
+        """The first epoch with the lowest watched value (EarlyStopping's and ModelCheckpoint's "best")."""
+        finite = [(value, epoch) for epoch, value in enumerate(self.watched, start=1) if value is not None]
         return min(finite)[1] if finite else None
 
     @property
-    def best_val_loss(self) -> float | None:
-        return self.val_loss[self.best_epoch - 1] if self.best_epoch else None
+    def best_value(self) -> float | None:
+        return self.watched[self.best_epoch - 1] if self.best_epoch else None
 
     @property
     def stopped_epoch(self) -> int | None:
-        """The last epoch, when training ended before the limit; None if it never stopped early."""
-        return self.epochs if 0 < self.epochs < self.epochs_limit else None
+        """The last epoch, when training ended before the limit; None if it never stopped early (or no limit is marked)."""
+        return self.epochs if self.epochs_limit is not None and 0 < self.epochs < self.epochs_limit else None
 
     @property
     def waited(self) -> int | None:
@@ -213,53 +228,111 @@ def _series(values, name, notes):
     return numbers
 
 
+def _rates(values, name, notes):
+    """Learning rates as `_series` reads them; a rate of 0 or below has no place on a log scale."""
+    rates = _series(values, name, notes)
+    if skipped := sum(rate is not None and rate <= 0 for rate in rates):
+        notes.append(f"{name} has {skipped} value{'s' * (skipped != 1)} of 0 or below, left out of the plot (log scale).")
+    return tuple(rate if rate is not None and rate > 0 else None for rate in rates)
+
+
 def read_training(training, assignment: Assignment) -> TrainingRun:
     """Validate a result's `training` (the student's history is untrusted) into a TrainingRun of `assignment`."""
-    settings = assignment.settings
+    plot, settings = assignment.plot, assignment.settings
     training = training if isinstance(training, dict) else {}
     notes = []
-    loss = _series(training.get("loss"), "loss", notes)
-    val_loss = _series(training.get("val_loss"), "val_loss", notes)
+    curves = tuple((key, label, _series(training.get(key), key, notes)) for key, label in plot.get("curves", ()))
+    measured = plot.get("measured")
+    rate = plot.get("learning_rate")
+    rate_source = None
+    if rate:
+        kind = assignment.variables.get(rate["replay"], {}).get("class")
+        rate_source = f"a real {kind} with `{rate['replay']}`'s settings" if kind else f"`{rate['replay']}`'s settings"
     return TrainingRun(
-        loss=loss,
-        val_loss=val_loss,
-        epochs_limit=_bounded_int(training.get("epochs_limit"), 1, 100_000, settings.get("epochs", 100_000)),
-        patience=_bounded_int(training.get("patience"), 0, 100_000, settings.get("patience", 0)),
-        checkpoint_val_loss=_finite(training.get("checkpoint_val_loss")),
+        curves=curves,
+        best=plot.get("best"),
+        epochs_limit=(_bounded_int(training.get("epochs_limit"), 1, 100_000, settings.get(plot["limit"], 100_000))
+                      if "limit" in plot else None),
+        patience=(_bounded_int(training.get("patience"), 0, 100_000, settings.get(plot["patience"], 0))
+                  if "patience" in plot else None),
+        measured_val_loss=_finite(training.get("measured_val_loss")),
+        measured=(measured["what"], measured["none"], measured["file"].format_map(settings) if "file" in measured else None)
+                 if measured else None,
+        rates=_rates(training.get("replayed_learning_rate"), "the replayed learning rate", notes) if rate else (),
+        logged_rates=_rates(training.get(rate["logged"]), rate["logged"], notes) if rate else (),
+        rate_source=rate_source,
         notes=tuple(notes),
-        checkpoint=settings.get("checkpoint"),
     )
+
+
+def schedule(rates) -> str:
+    """A learning rate per epoch as its steps: "0.005 from epoch 1, 0.0025 from epoch 12"."""
+    steps, last = [], None
+    for epoch, rate in enumerate(rates, start=1):
+        if rate is not None and (last is None or not _same_rate(rate, last)):
+            steps.append(f"{rate:.6g} from epoch {epoch}")
+        last = rate if rate is not None else last
+    return ", ".join(steps)
+
+
+def _same_rate(a, b) -> bool:
+    return abs(a - b) <= 1e-6 * max(abs(a), abs(b))  # float32 rates widened to floats
+
+
+def _first_difference(logged, replayed) -> int | None:
+    """The first epoch (from 1) where the exported rates differ from the replayed ones (None: they agree)."""
+    for epoch, (a, b) in enumerate(zip(logged, replayed), start=1):
+        if a is None or b is None or not _same_rate(a, b):
+            return epoch
+    return None if len(logged) == len(replayed) else min(len(logged), len(replayed)) + 1
 
 
 def describe(run: TrainingRun) -> list[str]:
     """The plot's marks in sentences: the figure's caption and alt text, and the Markdown page."""
     facts = []
     if run.best_epoch is None:
-        facts.append("The run exported no validation losses (no `history` from model.fit), so there is no curve to draw.")
+        facts.append(f"The run exported no {run.watched_label} (no `history` from model.fit), so there is no curve to draw.")
     else:
-        facts.append(f"Lowest validation loss: {run.best_val_loss:.4f}, at epoch {run.best_epoch}.")
+        facts.append(f"Lowest {run.watched_label}: {run.best_value:.4f}, at epoch {run.best_epoch}.")
     if run.stopped_epoch is not None and run.best_epoch is not None:
-        after = (f"epoch {run.stopped_epoch}" if run.waited == 1
-                 else f"epochs {run.best_epoch + 1}–{run.stopped_epoch}")
-        window = f"the patience window, {after}, had no improvement" if run.waited else "no epoch came after the best one"
-        facts.append(f"Training stopped after epoch {run.stopped_epoch} of at most {run.epochs_limit}, "
-                     f"{run.waited} epoch{'s' * (run.waited != 1)} after the best one: {window}.")
-        if run.waited != run.patience:
-            facts.append(f"EarlyStopping with patience={run.patience} stops {run.patience} epochs after the best epoch, "
-                         f"which would be after epoch {run.best_epoch + run.patience}.")
-    elif run.epochs >= run.epochs_limit:
+        stopped = f"Training stopped after epoch {run.stopped_epoch} of at most {run.epochs_limit}"
+        if run.patience is None:
+            facts.append(f"{stopped}.")
+        else:
+            after = (f"epoch {run.stopped_epoch}" if run.waited == 1
+                     else f"epochs {run.best_epoch + 1}–{run.stopped_epoch}")
+            window = f"the patience window, {after}, had no improvement" if run.waited else "no epoch came after the best one"
+            facts.append(f"{stopped}, {run.waited} epoch{'s' * (run.waited != 1)} after the best one: {window}.")
+            if run.waited != run.patience:
+                facts.append(f"EarlyStopping with patience={run.patience} stops {run.patience} epochs after the best epoch, "
+                             f"which would be after epoch {run.best_epoch + run.patience}.")
+    elif run.epochs_limit is not None and run.epochs >= run.epochs_limit:
         facts.append(f"Training never stopped early: it ran {run.epochs} epochs, up to the {run.epochs_limit}-epoch limit.")
-    if run.checkpoint_val_loss is not None:
-        facts.append(f"The saved checkpoint ({run.checkpoint}), measured by the grader, "
-                     f"gives validation loss {run.checkpoint_val_loss:.4f}.")
-    elif run.checkpoint:
-        facts.append(f"No checkpoint file: the grader found no usable {run.checkpoint} to measure.")
+    if run.measured is not None:
+        what, none, file = run.measured
+        if run.measured_val_loss is not None:
+            facts.append(f"The {what}{f' ({file})' if file else ''}, measured by the grader, "
+                         f"gives validation loss {run.measured_val_loss:.4f}.")
+        else:
+            facts.append(f"No {none}: the grader found no usable {file or what} to measure.")
+    if any(rate is not None for rate in run.rates):
+        facts.append(f"Learning rate per epoch, as {run.rate_source} sets it on this run's losses "
+                     f"(replayed by the grader): {schedule(run.rates)}.")
+        if run.logged_rates and (epoch := _first_difference(run.logged_rates, run.rates)) is not None:
+            facts.append(f"The learning rates your history exported differ from that from epoch {epoch} on: "
+                         f"{schedule(run.logged_rates) or 'none'}.")
+    elif any(rate is not None for rate in run.logged_rates):
+        facts.append(f"Learning rate per epoch as your history exported it (the grader could not replay "
+                     f"{run.rate_source} on this run): {schedule(run.logged_rates)}.")
     return facts + list(run.notes)
 
 
 # Okabe–Ito colours (distinguishable with colour-blindness); every mark also differs by
 # line style or marker and is named in the legend, so colour is never the only cue.
-_TRAIN, _VAL, _BEST, _CHECKPOINT, _STOP = "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#222222"
+_TRAIN, _VAL, _BEST, _CHECKPOINT, _STOP, _RATE = "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#222222", "#E69F00"
+# The declared curves in order: the first as the training loss was always drawn, the second as the validation loss.
+_CURVE_STYLES = ({"color": _TRAIN, "marker": "o"}, {"color": _VAL, "marker": "s", "ls": "--"},
+                 {"color": "#56B4E9", "marker": "^", "ls": "-."}, {"color": "#000000", "marker": "v", "ls": ":"})
 
 
 def plot_png(run: TrainingRun) -> bytes | None:
@@ -274,32 +347,34 @@ def plot_png(run: TrainingRun) -> bytes | None:
     FigureCanvasAgg(figure)  # Agg: rendering needs no display and no pyplot state
     axes = figure.add_subplot()
 
-    def curve(values, marker, **style):
+    def curve(on, values, marker, **style):
         epochs = range(1, len(values) + 1)
         # One marker per epoch helps to count a short run; on a long one they only blur the line.
-        axes.plot(epochs, [math.nan if v is None else v for v in values], lw=1.8, ms=3.5,
-                  marker=marker if len(values) <= 60 else None, **style)
+        on.plot(epochs, [math.nan if v is None else v for v in values], lw=1.8, ms=3.5,
+                marker=marker if len(values) <= 60 else None, **style)
 
-    if run.best_epoch < (run.stopped_epoch or 0):
+    if run.patience is not None and run.best_epoch < (run.stopped_epoch or 0):
         axes.axvspan(run.best_epoch, run.stopped_epoch, color="#9a9a9a", alpha=0.18, lw=0,
                      label=f"patience window: {run.waited} epoch{'s' * (run.waited != 1)} without improvement")
-    if any(v is not None for v in run.loss):
-        curve(run.loss, color=_TRAIN, marker="o", label="training loss")
-    curve(run.val_loss, color=_VAL, marker="s", ls="--", label="validation loss")
-    axes.plot([run.best_epoch], [run.best_val_loss], ls="none", marker="*", ms=16, color=_BEST,
-              markeredgecolor="black", zorder=5, label=f"lowest validation loss: epoch {run.best_epoch}")
+    for (key, label, values), style in zip(run.curves, _CURVE_STYLES * len(run.curves)):
+        if any(v is not None for v in values):
+            curve(axes, values, label=label, **style)
+    axes.plot([run.best_epoch], [run.best_value], ls="none", marker="*", ms=16, color=_BEST,
+              markeredgecolor="black", zorder=5, label=f"lowest {run.watched_label}: epoch {run.best_epoch}")
     if run.stopped_epoch is not None:
         axes.axvline(run.stopped_epoch, color=_STOP, ls=(0, (5, 3)), lw=1.4,
                      label=f"training stopped after epoch {run.stopped_epoch}")
-    if run.checkpoint_val_loss is not None:
-        axes.axhline(run.checkpoint_val_loss, color=_CHECKPOINT, ls=":", lw=2.2,
-                     label=f"saved checkpoint, measured by the grader: {run.checkpoint_val_loss:.4f}")
-    else:  # said in the legend, where the checkpoint's line would be named
+    if run.measured is not None and run.measured_val_loss is not None:
+        axes.axhline(run.measured_val_loss, color=_CHECKPOINT, ls=":", lw=2.2,
+                     label=f"{run.measured[0]}, measured by the grader: {run.measured_val_loss:.4f}")
+    elif run.measured is not None:  # said in the legend, where the measurement's line would be named
         axes.plot([], [], ls="none", marker="x", mew=2, color=_CHECKPOINT,
-                  label="no checkpoint file: nothing for the grader to measure")
+                  label=f"no {run.measured[1]}: nothing for the grader to measure")
 
-    last = max(run.epochs, len(run.loss))
-    if last < run.epochs_limit:
+    last = max(len(values) for _, _, values in run.curves)
+    if run.epochs_limit is None:
+        pass  # no limit to mark: the run's own epochs set the axis
+    elif last < run.epochs_limit:
         # A line at epoch 200 would squash a 14-epoch run into the left edge: name it above
         # the plot instead, where it can never hide a curve.
         axes.set_xlim(0.5, last + 1.5)
@@ -312,13 +387,37 @@ def plot_png(run: TrainingRun) -> bytes | None:
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch (numbered from 1, as Keras prints it)")
     axes.set_ylabel("loss")
-    axes.set_title("Loss per epoch", loc="left", fontsize=11)
+    rates = [values for values in (run.rates[:last], run.logged_rates[:last]) if any(v is not None for v in values)]
+    axes.set_title("Loss and learning rate per epoch" if rates else "Loss per epoch", loc="left", fontsize=11)
     axes.grid(alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
+    if rates:
+        _rate_axis(axes, run, last)
     figure.legend(loc="outside lower center", ncols=2, frameon=False, fontsize=9)
     out = io.BytesIO()
     figure.savefig(out, format="png", metadata={"Software": None})
     return out.getvalue()
+
+
+def _rate_axis(axes, run, last):
+    """The learning rate on a second axis, on the right, log scale: its steps are factors."""
+    rate_axes = axes.twinx()
+    rate_axes.set_yscale("log")
+    if any(v is not None for v in run.rates):
+        rates = [math.nan if v is None else v for v in run.rates[:last]]
+        # steps-mid: a rate is the one used during its epoch, so it changes halfway between two epochs.
+        rate_axes.plot(range(1, len(rates) + 1), rates, color=_RATE, lw=2.2, drawstyle="steps-mid",
+                       label="learning rate, replayed by the grader (right axis, log scale)")
+    if any(v is not None for v in run.logged_rates):
+        logged = [math.nan if v is None else v for v in run.logged_rates[:last]]
+        rate_axes.plot(range(1, len(logged) + 1), logged, ls="none", marker="D", ms=4, mfc="none", mew=1.2,
+                       color=_RATE, label="learning rate as your history exported it (right axis)")
+    drawn = [v for v in (*run.rates[:last], *run.logged_rates[:last]) if v is not None]
+    # A factor of 2 of room above and below: a halving takes the middle third, clear of the loss curves'
+    # ends at the top and bottom, and a rate that never changes is a line across the middle.
+    rate_axes.set_ylim(min(drawn) / 2, max(drawn) * 2)
+    rate_axes.set_ylabel("learning rate (log scale)")
+    rate_axes.spines[["top"]].set_visible(False)
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,6 +6,8 @@ real `keras.callbacks.EarlyStopping` built from the student's settings tells, wi
 training, after how many epochs those settings stop the run: Keras's own rule, not ours.
 """
 
+import functools
+
 # EarlyStopping's constructor arguments that decide when it stops, with the types they must have.
 ARGUMENTS = {
     "monitor": (str,),
@@ -89,3 +91,27 @@ def learning_rates(settings: dict, logs: dict, model) -> list:
 def same_rate(a, b) -> bool:
     """Learning rates are float32 values widened to Python floats: equal up to float32 precision."""
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b))
+
+
+@functools.cache
+def model_of(assignment):
+    """One compiled build_model() of `assignment` for every replay in this process, and the rate it starts at.
+
+    Why one: building a model costs about 0.1 s, and a replay uses only its optimizer, whose
+    rate `learning_rates` puts back afterwards.
+    """
+    model = assignment.setup["build_model"]()
+    return model, float(model.optimizer.learning_rate)
+
+
+def run_learning_rates(assignment, settings: dict, logs: dict) -> list:
+    """`learning_rates` over a run of `assignment`: its model starting at build_model()'s rate.
+
+    `logs`: the run's per-epoch logs as numbers, without the learning rate it logged itself.
+    """
+    model, first = model_of(assignment)
+    model.optimizer.learning_rate = first
+    # min_delta reads signed after a fit in min mode (-0.0001, measured on Keras 3.15); the constructor takes its size.
+    if isinstance(settings.get("min_delta"), (int, float)) and not isinstance(settings.get("min_delta"), bool):
+        settings = {**settings, "min_delta": abs(settings["min_delta"])}
+    return learning_rates(settings, logs, model)

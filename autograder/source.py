@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from .cell_names import code_cell_names
 
-HISTORY = "history"
 FIT_CALLBACKS_POSITION = 5  # Model.fit(x, y, batch_size, epochs, verbose, callbacks, ...)
 MAX_LITERAL = 2000  # characters: no honest answer of this lesson holds a string this long
 MAX_CALL_DEPTH = 8  # helper functions calling helper functions
@@ -63,14 +62,15 @@ class Reading:
     unreadable: list = field(default_factory=list)  # [Place]: cells that are not Python
     defined: set = field(default_factory=set)  # the callbacks that a cell assigns
     fits: dict = field(default_factory=dict)  # snapshot name -> the fit that returned `history` there (or None)
+    data_names: dict = field(default_factory=dict)  # the setup cell's arrays (Assignment.data_names)
 
     def fit_changes(self, check) -> tuple:
         """(Place, [Change]) of the fit that returned `history` at check `check`'s cell: what in that
-        call makes this training differ from step 4's; (None, []) when the reading cannot tell."""
+        call makes this training differ from the lesson's; (None, []) when the reading cannot tell."""
         fit = self.fits.get(check, self.fits.get("final"))
         if fit is None:
             return None, []
-        return fit.place, fit_changes(fit.arguments)
+        return fit.place, fit_changes(fit.arguments, self.data_names)
 
     def callback(self, check, name) -> Passed:
         """Whether callback `name` was passed to history's fit, as it stands at check `check`'s cell."""
@@ -448,19 +448,21 @@ class _Interpreter:
         return found if isinstance(found, _List) else UNKNOWN
 
 
-def _status(interpreter, callbacks) -> dict:
-    """{callback: Passed} for the names as they stand now."""
-    scope = interpreter.globals
-    history = scope.vars.get(HISTORY, UNKNOWN)
+def _status(interpreter, assignment) -> dict:
+    """{callback: Passed} of `assignment`'s callbacks for the names as they stand now."""
+    scope, made = interpreter.globals, _history_name(assignment)
+    history = scope.vars.get(made, UNKNOWN)
+    step = assignment.step_of(made)  # where the lesson trains: the messages name it
+    in_step, step_said = (f" in step {step}", f" (step {step})") if step is not None else ("", "")
     out = {}
-    for name in callbacks:
+    for name in assignment.callbacks:
         obj = scope.vars.get(name, UNKNOWN)
-        lead = f"`{name}` was created but not passed to model.fit(..., callbacks=[...]) in step 4"
-        if HISTORY not in scope.vars:
-            out[name] = Passed(False, f"`{name}` is not passed to any fit: no cell sets `history = model.fit(...)` (step 4).")
+        lead = f"`{name}` was created but not passed to model.fit(..., callbacks=[...]){in_step}"
+        if made not in scope.vars:
+            out[name] = Passed(False, f"`{name}` is not passed to any fit: no cell sets `{made} = model.fit(...)`{step_said}.")
         elif not isinstance(history, _Fit):
-            out[name] = Passed(False, f"`{name}` cannot have been used in training: `history` is last set by code other "
-                                      "than `history = model.fit(..., callbacks=[...])` (step 4); history must be what that fit returned.")
+            out[name] = Passed(False, f"`{name}` cannot have been used in training: `{made}` is last set by code other "
+                                      f"than `{made} = model.fit(..., callbacks=[...])`{step_said}; {made} must be what that fit returned.")
         elif name not in scope.vars or obj is UNKNOWN:
             out[name] = Passed(None)  # not defined: the configuration checks say so; or not followed
         elif isinstance(history.callbacks, _List) and any(item is obj for item in history.callbacks.items):
@@ -468,16 +470,21 @@ def _status(interpreter, callbacks) -> dict:
         elif history.callbacks is UNKNOWN or history.callbacks.unknown:
             out[name] = Passed(None)
         else:
-            out[name] = Passed(False, f"{lead}: the fit that returned `history`, at {history.place}, does not get it.")
+            out[name] = Passed(False, f"{lead}: the fit that returned `{made}`, at {history.place}, does not get it.")
     return out
+
+
+def _history_name(assignment) -> str:
+    """The variable that holds what fit returned: the assignment's, or Keras's usual name when it declares none."""
+    return assignment.history or "history"
 
 
 def read(cells, assignment) -> Reading:
     """The grader's reading of `cells`, (cell_type, source) pairs of the clean notebook of a
     submission of `assignment` in order: which of its callback variables reach which fit."""
-    snapshots, callbacks = _snapshot_sources(assignment), assignment.callbacks
+    snapshots, callbacks, history = _snapshot_sources(assignment), assignment.callbacks, _history_name(assignment)
     names = code_cell_names(cells, assignment)
-    reading, interpreter = Reading(), _Interpreter()
+    reading, interpreter = Reading(data_names=assignment.data_names), _Interpreter()
     for number, (kind, source) in enumerate(cells, start=1):
         if isinstance(source, (list, tuple)):  # nbformat keeps a source as lines when the file did
             source = "".join(map(str, source))
@@ -485,8 +492,8 @@ def read(cells, assignment) -> Reading:
         if kind != "code":
             continue
         if source in snapshots:
-            reading.passed[snapshots[source]] = _status(interpreter, callbacks)
-            made = interpreter.globals.vars.get(HISTORY)
+            reading.passed[snapshots[source]] = _status(interpreter, assignment)
+            made = interpreter.globals.vars.get(history)
             reading.fits[snapshots[source]] = made if isinstance(made, _Fit) else None
             continue
         interpreter.cell, interpreter.cell_name = number, names[number]
@@ -504,9 +511,9 @@ def read(cells, assignment) -> Reading:
             interpreter.run(tree.body, interpreter.globals)
         except RecursionError:
             reading.unreadable.append(Place(number, 0, names[number]))
-    reading.passed.setdefault("final", _status(interpreter, callbacks))
+    reading.passed.setdefault("final", _status(interpreter, assignment))
     if "final" not in reading.fits:
-        made = interpreter.globals.vars.get(HISTORY)
+        made = interpreter.globals.vars.get(history)
         reading.fits["final"] = made if isinstance(made, _Fit) else None
     reading.defined = {name for name in callbacks if name in interpreter.globals.vars}
     return reading
@@ -516,18 +523,15 @@ def read(cells, assignment) -> Reading:
 FIT_PARAMETERS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data",
                   "shuffle", "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
                   "validation_batch_size", "validation_freq")
-DATA = {"x": "x_train", "y": "y_train"}
-VALIDATION = ("x_val", "y_val")
-_DATA_NAMES = {"x_train", "y_train", "x_val", "y_val"}
 DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
 class Change:
-    """One argument of history's fit that makes its training differ from step 4's."""
+    """One argument of history's fit that makes its training differ from the lesson's."""
 
     written: str  # as the code has it: "validation_split=0.3", "x_train[:200]"
-    instead: str  # what step 4 asks for: "validation_data=(x_val, y_val)"
+    instead: str  # what the lesson asks for: "validation_data=(x_val, y_val)"
     why: str = ""  # what it does, in the lesson's words (may be empty)
 
 
@@ -547,37 +551,41 @@ def _names(node) -> set:
     return {leaf.id for leaf in ast.walk(node) if isinstance(leaf, ast.Name)}
 
 
-def _is_other_data(node, expected) -> bool:
-    """Whether `node` is surely not the array `expected`: another of the exercise's arrays, or a part of one.
+def _is_other_data(node, expected, arrays) -> bool:
+    """Whether `node` is surely not the array `expected`: another of the exercise's `arrays`, or a part of one.
 
     A plain name of the student's own (an alias, say) cannot be told apart, so it is not counted."""
     if isinstance(node, ast.Name):
-        return node.id != expected and node.id in _DATA_NAMES
-    return bool(_names(node) & _DATA_NAMES)
+        return node.id != expected and node.id in arrays
+    return bool(_names(node) & arrays)
 
 
 def _constant(node, default=None):
     return node.value if isinstance(node, ast.Constant) else default
 
 
-def fit_changes(arguments: dict) -> list:
-    """[Change] of a fit call's `arguments` (from `_fit_arguments`) that surely change the training of step 4.
+def fit_changes(arguments: dict, data_names: dict) -> list:
+    """[Change] of a fit call's `arguments` (from `_fit_arguments`) that surely change the lesson's training,
+    which fits `data_names` ({"x", "y", "x_val", "y_val"}: the setup cell's arrays, Assignment.data_names).
 
     Only what the call itself shows: values held in variables are not followed, and keywords
     that do not change the per-epoch losses (epochs, verbose, callbacks) are left to other checks."""
     changes = []
+    arrays = set(data_names.values())
+    validation = (data_names["x_val"], data_names["y_val"])
+    asked = f"validation_data=({validation[0]}, {validation[1]})"
     text = lambda name: f"{name}={ast.unparse(arguments[name])[:60]}"
-    for name, expected in DATA.items():
-        if name in arguments and _is_other_data(arguments[name], expected):
-            changes.append(Change(ast.unparse(arguments[name])[:60], expected))
+    for name in ("x", "y"):
+        if name in arguments and _is_other_data(arguments[name], data_names[name], arrays):
+            changes.append(Change(ast.unparse(arguments[name])[:60], data_names[name]))
     data = arguments.get("validation_data")
     split = _constant(arguments.get("validation_split"), 0) if "validation_split" in arguments else 0
     if (data is None or _constant(data, 1) is None) and isinstance(split, (int, float)) and split:
-        changes.append(Change(text("validation_split"), "validation_data=(x_val, y_val)",
-                              "so Keras trains on part of x_train only and measures val_loss on the rest"))
+        changes.append(Change(text("validation_split"), asked,
+                              f"so Keras trains on part of {data_names['x']} only and measures val_loss on the rest"))
     elif isinstance(data, (ast.Tuple, ast.List)) and (len(data.elts) != 2 or any(
-            _is_other_data(node, expected) for node, expected in zip(data.elts, VALIDATION))):
-        changes.append(Change(text("validation_data"), "validation_data=(x_val, y_val)"))
+            _is_other_data(node, expected, arrays) for node, expected in zip(data.elts, validation))):
+        changes.append(Change(text("validation_data"), asked))
     batch = _constant(arguments.get("batch_size"))
     if isinstance(batch, int) and not isinstance(batch, bool) and batch != DEFAULT_BATCH_SIZE:
         changes.append(Change(text("batch_size"), f"the default batch size ({DEFAULT_BATCH_SIZE})"))

@@ -221,24 +221,81 @@ def verify(context: Context, only=None) -> list[CheckResult]:
 
 
 def training_run(context: Context) -> dict:
-    """What the feedback plot shows: the run's loss curves as exported (the student's data)
-    and the grader's own measurement of the best-weights file (None when there is none)."""
-    assignment = context.assignment
+    """What the feedback plot shows, as the assignment declares it (`Assignment.plot`):
+
+    - each declared curve of the run's history, as exported (the student's data, which the
+      checks cross-check), under its history key;
+    - "measured_val_loss": the grader's own measurement of the declared weights (None: none);
+    - "epochs_limit", "patience": the solution's settings the plot marks the stop against;
+    - "learning_rate": what the run logged, as exported (the student's data), and
+      "replayed_learning_rate": what a real Keras callback with the declared callback's settings
+      sets over the run's logs (None when it cannot be replayed).
+    """
+    assignment, plot = context.assignment, context.assignment.plot
+    settings = assignment.settings
     snapshot = evidence.load_snapshot(context.work, evidence.FINAL, assignment.variables)
-    logs = (snapshot.get("history") or {}).get("history", {})
+    logs = (snapshot.get(assignment.history) or {}).get("history", {}) if assignment.history else {}
 
     def series(key):
         values = logs.get(key)
         return [_finite(v) for v in values] if isinstance(values, list) else []
 
-    settings, checkpoint = assignment.settings, None
-    if settings.get("checkpoint"):
-        try:
-            checkpoint = measure.val_loss_of(assignment, context.work, settings["checkpoint"])
-        except evidence.BadEvidence:
-            pass
-    return {"loss": series("loss"), "val_loss": series("val_loss"), "checkpoint_val_loss": checkpoint,
-            "epochs_limit": settings.get("epochs"), "patience": settings.get("patience")}
+    run = {key: series(key) for key, _label in plot.get("curves", ())}
+    run["measured_val_loss"] = _measured(context, snapshot, plot.get("measured"))
+    run["epochs_limit"] = settings.get(plot["limit"]) if "limit" in plot else None
+    run["patience"] = settings.get(plot["patience"]) if "patience" in plot else None
+    if rate := plot.get("learning_rate"):
+        run["learning_rate"] = series(rate["logged"])
+        run["replayed_learning_rate"] = _replayed_rates(context, snapshot, logs, rate)
+    return run
+
+
+def _measured(context, snapshot, declared) -> float | None:
+    """The grader's measurement of the weights the plot declares: a file of the run, or the trained model."""
+    if not declared:
+        return None
+    weights = (snapshot.final_weights if declared.get("trained_model")
+               else declared["file"].format_map(context.assignment.settings))
+    if weights is None:
+        return None
+    try:
+        return measure.val_loss_of(context.assignment, context.work, weights)
+    except evidence.BadEvidence:
+        return None
+
+
+MAX_REPLAYED_EPOCHS = 1000  # a real run has at most its epoch limit; a forged history may hold millions
+
+
+def _replayed_rates(context, snapshot, logs, declared) -> list | None:
+    """The learning rate of each epoch as a real Keras callback with the declared callback's exported
+    settings sets it over this run's logs; None when that callback did not reach history's fit
+    (the code says so), has no usable settings, or the logs hold nothing to replay."""
+    name = declared["replay"]
+    settings = (snapshot.get(name) or {}).get("settings")
+    numbers = {key: values[:MAX_REPLAYED_EPOCHS] for key, values in logs.items() if key != declared["logged"]
+               and isinstance(values, list) and values
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)}
+    if not isinstance(settings, dict) or not numbers or _not_passed(context, name):
+        return None
+    from . import replay
+
+    try:
+        return [_finite(rate) for rate in replay.run_learning_rates(context.assignment, settings, numbers)]
+    except Exception:  # settings Keras refuses, or odd logs: the plot shows no replay, the checks say what is wrong
+        return None
+
+
+def _not_passed(context, name) -> bool:
+    """Whether the grader's reading of the code shows callback `name` was not given to history's fit."""
+    if not context.sources:
+        return False
+    from . import source
+
+    try:
+        return source.read(context.sources, context.assignment).callback("final", name).passed is False
+    except Exception:  # the reader's own bug: review() says so
+        return False
 
 
 def _finite(value) -> float | None:
@@ -262,20 +319,32 @@ def review(context: Context) -> list[str]:
         return []
     from . import source
 
+    assignment = context.assignment
     try:
-        reading = source.read(context.sources, context.assignment)
+        reading = source.read(context.sources, assignment)
     except Exception as error:  # the grader's own reader failed: a person decides, the checks used the evidence only
-        return [f"The grader could not read this notebook's code ({type(error).__name__}); a person should check step 4."]
+        return [f"The grader could not read this notebook's code ({type(error).__name__}); "
+                f"a person should check {_training_step(assignment)}."]
     # No cell number, for the instructor either: the notebook the grader numbers its cells in is
     # deleted after grading, and the submitted one (which the instructor opens) differs from it.
     out = [f"The code at {place} {what}; the grader cannot read what it does, so a person should check this notebook."
            for place, what in reading.suspicious]
-    unsure = [name for name in context.assignment.callbacks if reading.callback("final", name).passed is None
+    unsure = [name for name in assignment.callbacks if reading.callback("final", name).passed is None
               and name in reading.defined]
     if unsure:
-        out.append(f"The grader could not tell from the code which callbacks the fit that returned `history` received "
-                   f"({', '.join(f'`{name}`' for name in unsure)}); a person should check step 4.")
+        fit = reading.fits.get("final")
+        where = f"the fit at {fit.place}" if fit is not None else _training_step(assignment)
+        out.append(f"The grader could not tell from the code which callbacks the fit that returned `{assignment.history or 'history'}` "
+                   f"received ({', '.join(f'`{name}`' for name in unsure)}); a person should check {where}.")
     return out
+
+
+def _training_step(assignment) -> str:
+    """Where the student trains, in the lesson's words: "step 4", from the declaration."""
+    if assignment.history is None:
+        return "this notebook"
+    step = assignment.step_of(assignment.history)
+    return f"step {step}" if step is not None else f"how `{assignment.history}` was trained"
 
 
 def check_run(context: Context, only=None):

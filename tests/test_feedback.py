@@ -20,10 +20,10 @@ from PIL import Image
 
 from conftest import BIN  # at import: the hidden suite, run in-process by other tests, brings its own `conftest`
 
-from autograder import class_report, feedback
+from autograder import assignment, class_report, evidence, export, feedback, verify
 from course import exercise
 from autograder.grade import Result
-from autograder.verify import CheckResult
+from autograder.verify import CheckResult, Context
 from autograder.messages import Code, Message
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,7 +33,7 @@ needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bi
 # lowest val_loss at epoch 9, EarlyStopping(patience=5) stopping after epoch 14.
 VAL_LOSS = [1.3245, 0.6665, 0.4077, 0.3207, 0.2857, 0.2673, 0.2643, 0.2657, 0.2445, 0.2538, 0.2545, 0.2564, 0.2589, 0.2598]
 LOSS = [1.8785, 0.8264, 0.4610, 0.2105, 0.1263, 0.0777, 0.0612, 0.0424, 0.0321, 0.0207, 0.0166, 0.0135, 0.0103, 0.0086]
-KNOWN_RUN = {"loss": LOSS, "val_loss": VAL_LOSS, "checkpoint_val_loss": 0.2445, "epochs_limit": 200, "patience": 5}
+KNOWN_RUN = {"loss": LOSS, "val_loss": VAL_LOSS, "measured_val_loss": 0.2445, "epochs_limit": 200, "patience": 5}
 
 # What a submission could put in its name, outputs or variables to get markup into a page.
 INJECTIONS = [
@@ -117,7 +117,7 @@ def test_run_to_the_limit_says_it_never_stopped_early():
 
 def test_missing_checkpoint_is_said_plainly():
     """Without a checkpoint, do the facts say there is no checkpoint file?"""
-    run = feedback.read_training({**KNOWN_RUN, "checkpoint_val_loss": None}, exercise)
+    run = feedback.read_training({**KNOWN_RUN, "measured_val_loss": None}, exercise)
     assert any(fact.startswith("No checkpoint file") for fact in feedback.describe(run))
 
 
@@ -131,11 +131,11 @@ def test_patience_other_than_the_lessons_is_explained():
 def test_untrusted_history_is_validated_before_plotting():
     """Do non-numbers, NaN, infinities, booleans, a huge history and wrong types draw nothing bad?"""
     forged = {"loss": ["1", None, float("nan"), True, 0.5], "val_loss": [float("inf"), 0.4, 0.3] + [0.35] * 5000,
-              "checkpoint_val_loss": "0.1", "epochs_limit": "200", "patience": -3}
+              "measured_val_loss": "0.1", "epochs_limit": "200", "patience": -3}
     run = feedback.read_training(forged, exercise)
-    assert run.loss == (None, None, None, None, 0.5)
-    assert len(run.val_loss) == feedback.MAX_EPOCHS_DRAWN and run.val_loss[0] is None
-    assert (run.epochs_limit, run.patience, run.checkpoint_val_loss) == (200, 5, None)
+    assert run.curve("loss") == (None, None, None, None, 0.5)
+    assert len(run.curve("val_loss")) == feedback.MAX_EPOCHS_DRAWN and run.curve("val_loss")[0] is None
+    assert (run.epochs_limit, run.patience, run.measured_val_loss) == (200, 5, None)
     assert run.best_epoch == 3
     assert feedback.plot_png(run).startswith(b"\x89PNG")
     assert feedback.read_training({"val_loss": {"a": 1}, "loss": "x"}, exercise).epochs == 0
@@ -147,6 +147,78 @@ def test_no_history_gives_no_plot_but_says_why():
     run = feedback.read_training({}, exercise)
     assert feedback.plot_png(run) is None
     assert "no curve to draw" in feedback.describe(run)[0]
+
+
+# ---------------------------------------------------------------- an assignment's own plot: custom_callbacks
+
+
+CUSTOM = assignment.get("custom_callbacks")
+SOLUTION_EPOCHS = 13  # val_accuracy_target stops the solution's run after epoch 13 (reference.json)
+
+
+def custom_run(tmp_path, reduce_lr=None, logged_rates=None, sources=()):
+    """A work folder whose final snapshot holds, exported by the kernel's own code, the solution's history (the
+    canonical training's first 13 epochs, as Keras logged them) and a real ReduceLROnPlateau as step 2 asks."""
+    from keras.callbacks import History, ReduceLROnPlateau
+
+    canonical = CUSTOM.reference["canonical"]
+    history = History()
+    history.history = {key: list(values[:SOLUTION_EPOCHS]) for key, values in canonical.items()}
+    if logged_rates is not None:
+        history.history["learning_rate"] = logged_rates
+    history.epoch, history.params = list(range(SOLUTION_EPOCHS)), {"epochs": 200, "steps": 10, "verbose": 0}
+    reduce_lr = reduce_lr or ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)
+    export.snapshot({"history": history, "reduce_lr": reduce_lr}, evidence.FINAL, CUSTOM.exports,
+                    folder=str(tmp_path / evidence.SNAPSHOTS))
+    return Context(CUSTOM, tmp_path, run_started_at=0.0, sources=tuple(sources))
+
+
+def custom_result(training):
+    return Result("alice", CUSTOM.name, CUSTOM.max_score, CUSTOM.max_score,
+                  [CheckResult(name, points, points, "passed", f"{name}: passed") for name, points in CUSTOM.checks.items()],
+                  training=training)
+
+
+def rate_pixels(training) -> int:
+    png = feedback.plot_png(feedback.read_training(training, CUSTOM))
+    return pixels_near(Image.open(io.BytesIO(png)).convert("RGB"), feedback._RATE, tolerance=30)
+
+
+def test_custom_callbacks_page_shows_the_learning_rate_step_where_reduce_lr_acts(tmp_path):
+    """For the solution's run, does the page show the learning rate the grader replays, halved from epoch 12
+    (val_loss's lowest at epoch 9, then 2 epochs without improvement), as Keras itself logged it?"""
+    training = verify.training_run(custom_run(tmp_path))
+    canonical = CUSTOM.reference["canonical"]["learning_rate"][:SOLUTION_EPOCHS]
+    assert training["replayed_learning_rate"] == pytest.approx(canonical, rel=1e-6)
+    assert training["replayed_learning_rate"][10] == pytest.approx(2 * training["replayed_learning_rate"][11], rel=1e-6)
+    facts = feedback.feedback_view(custom_result(training), CUSTOM)["facts"]
+    assert "Lowest validation loss: 0.2445, at epoch 9." in facts
+    assert "Training stopped after epoch 13 of at most 200." in facts  # no patience window: the target stopped it
+    assert any("replayed by the grader): 0.005 from epoch 1, 0.0025 from epoch 12." in fact for fact in facts), facts
+    assert not any("differ" in fact or "patience window" in fact for fact in facts), facts
+    assert rate_pixels(training) > 300  # the rate's line is drawn
+    assert rate_pixels({**training, "replayed_learning_rate": None, "learning_rate": None}) < 20
+
+
+def test_the_plotted_learning_rate_is_the_graders_not_the_runs_claim(tmp_path):
+    """When history claims a learning rate that never changed, does the page still show the grader's
+    replay stepping down at epoch 12, and say (labelled as the run's export) where the claim differs?"""
+    training = verify.training_run(custom_run(tmp_path, logged_rates=[0.005] * SOLUTION_EPOCHS))
+    assert training["replayed_learning_rate"][11] == pytest.approx(0.0025, rel=1e-6)
+    facts = " ".join(feedback.describe(feedback.read_training(training, CUSTOM)))
+    assert "0.005 from epoch 1, 0.0025 from epoch 12." in facts
+    assert "The learning rates your history exported differ from that from epoch 12 on: 0.005 from epoch 1." in facts
+
+
+def test_no_replay_for_a_reduce_lr_the_code_never_gave_to_fit(tmp_path):
+    """When the code shows reduce_lr never reached history's fit, is nothing replayed for it (its settings set no rate
+    in this run), and what history claims shown only as the run's own export?"""
+    cells = [("code", 'reduce_lr = ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2)\n'),
+             ("code", "model = build_model()\nhistory = model.fit(x_train, y_train, callbacks=[early_stopping])\n")]
+    training = verify.training_run(custom_run(tmp_path, sources=cells))
+    assert training["replayed_learning_rate"] is None
+    facts = " ".join(feedback.describe(feedback.read_training(training, CUSTOM)))
+    assert "as your history exported it (the grader could not replay a real ReduceLROnPlateau" in facts
 
 
 # ---------------------------------------------------------------- pages as text
@@ -466,6 +538,32 @@ def test_real_graded_run_plot_marks_its_own_epochs(tmp_path):
     facts = dom.find(id="training-facts").get_text(" ")
     assert f"at epoch {run.best_epoch}." in facts and f"stopped after epoch {run.stopped_epoch} " in facts
     assert dom.find("img", id="training-plot") is not None
+
+
+@pytest.mark.slow
+def test_real_graded_custom_callbacks_solution_plots_its_learning_rate_steps(tmp_path):
+    """For the custom_callbacks solution really graded, does its page show the learning rate the grader replays
+    stepping down where ReduceLROnPlateau acts (after val_loss's best epoch and lr_patience epochs without
+    improvement), the stop epoch without a patience window, and the trained model the grader measured?"""
+    from autograder.grade import Submission, grade
+    from autograder.sandbox import check_available
+
+    (graded,) = grade([Submission("solution", CUSTOM.source_notebook)], CUSTOM, jobs=1, sandbox=check_available() is None)
+    assert graded.score == graded.max_score
+    run = feedback.read_training(graded.training, CUSTOM)
+    rates = run.rates
+    step = next(epoch for epoch in range(1, len(rates)) if rates[epoch] < rates[epoch - 1]) + 1  # 1-based
+    assert step == run.best_epoch + CUSTOM.settings["lr_patience"] + 1
+    assert rates[step - 1] == pytest.approx(rates[0] * CUSTOM.settings["factor"], rel=1e-6)
+    assert run.logged_rates == pytest.approx(rates, rel=1e-6)  # the run's own export agrees with the replay
+    dom = BeautifulSoup(feedback.render_html(graded, CUSTOM), "html.parser")
+    facts = dom.find(id="training-facts").get_text(" ")
+    assert f"{rates[0]:.6g} from epoch 1, {rates[step - 1]:.6g} from epoch {step}" in facts
+    assert f"Training stopped after epoch {run.stopped_epoch} of at most 200." in facts and "patience window" not in facts
+    assert f"measured by the grader, gives validation loss {run.best_value:.4f}" in facts  # the best weights restored
+    plot = dom.find("img", id="training-plot")
+    image = Image.open(io.BytesIO(base64.b64decode(plot["src"].split(",", 1)[1]))).convert("RGB")
+    assert pixels_near(image, feedback._RATE, tolerance=30) > 300
 
 
 def test_the_graders_review_reasons_reach_the_student_escaped():

@@ -191,6 +191,38 @@ def test_review_says_when_the_fit_cannot_be_followed(tmp_path):
 
     sentences = review(Context(exercise, tmp_path, sources=tuple(cells([CALLBACKS, fit("callbacks=sorted(stuff), ")]))))
     assert any("could not tell" in s and "`early_stopping`" in s for s in sentences), sentences
+    # The person is sent to the fit itself, named as the student's notebook shows it.
+    assert any(s.endswith("a person should check the fit at line 2 of the 2nd code cell under "
+                          "“Your turn, step 4: build and train”.") for s in sentences), sentences
+
+
+def test_messages_name_the_step_the_assignment_trains_in():
+    """Does a callback left out of the fit point to the step where the assignment declares `history` is trained
+    (step 5 in custom_callbacks, step 4 here), not to a step of another exercise?"""
+    from autograder import assignment
+
+    custom = assignment.get("custom_callbacks")
+    reading = source.read([("code", "reduce_lr = ReduceLROnPlateau()\nmodel = build_model()\n"
+                                    "history = model.fit(x_train, y_train, callbacks=[])\n")], custom)
+    message = reading.callback("final", "reduce_lr").message
+    assert "callbacks=[...]) in step 5:" in message and "step 4" not in message, message
+    assert custom.step_of("history") == 5 and exercise.step_of("history") == 4
+
+
+def test_fit_changes_use_the_assignments_array_names(tmp_path):
+    """With a declaration naming other arrays for the setup cell, are those the ones a fit is held to?"""
+    import json
+    import shutil
+
+    from autograder.assignment import Assignment
+
+    shutil.copytree(exercise.source_dir, tmp_path / "assignments" / "callbacks")
+    declared = tmp_path / "assignments" / "callbacks" / "grading" / "assignment.json"
+    declared.write_text(json.dumps({**exercise.declaration, "data": {"x": "images", "y": "labels"}}))
+    other = Assignment("callbacks", tmp_path)
+    assert other.data_names == {"x": "images", "y": "labels", "x_val": "x_val", "y_val": "y_val"}
+    _, found = source.read([("code", "history = model.fit(x_val, labels)\n")], other).fit_changes("final")
+    assert [(change.written, change.instead) for change in found] == [("x_val", "images")]
 
 
 @pytest.mark.parametrize("call, changes", [

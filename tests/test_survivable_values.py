@@ -33,14 +33,14 @@ def checks(score=None):
 
 def honest(name):
     return Result(name, "callbacks", 10.0, 10.0, checks(), training={"loss": [1.0, 0.5], "val_loss": [1.1, 0.6],
-                                                       "checkpoint_val_loss": 0.6, "epochs_limit": 200, "patience": 5})
+                                                       "measured_val_loss": 0.6, "epochs_limit": 200, "patience": 5})
 
 
 def poisoned(name="poisoned"):
     """A result holding every value a run can put in its history, where results carry them."""
     return Result(name, "callbacks", 0.0, 10.0, checks(score=float("nan")), seconds=float("inf"), message="x",
                   training={"loss": POISONS, "val_loss": [*POISONS, 0.5, "nan", None, True],
-                            "checkpoint_val_loss": 10 ** 4000, "epochs_limit": 10 ** 4000, "patience": float("nan"),
+                            "measured_val_loss": 10 ** 4000, "epochs_limit": 10 ** 4000, "patience": float("nan"),
                             10 ** 4000: np.float32("nan"), "nested": [[float("inf")]]},
                   review=[10 ** 4000, "a reason"])
 
@@ -56,7 +56,7 @@ def test_results_are_strict_json_whatever_the_values():
     training = data[1]["training"]
     assert training["loss"] == [None] * len(POISONS)
     assert training["val_loss"][-4:] == [0.5, "nan", None, True]
-    assert training["checkpoint_val_loss"] is None and training["epochs_limit"] is None
+    assert training["measured_val_loss"] is None and training["epochs_limit"] is None
     assert data[1]["seconds"] is None and {t["score"] for t in data[1]["tests"]} == {None}
     assert data[0]["training"] == honest("a").to_dict()["training"]
 

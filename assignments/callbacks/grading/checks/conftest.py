@@ -4,7 +4,8 @@ Each test module `test_<check>.py` is one graded check. Its tests receive the st
 variables as exported at that check's test cell (or, if the cell is gone, after the last
 cell), already parsed as untrusted data by `autograder.evidence`. A missing variable fails
 the test with a message that says what to define. The `context` (the work folder, when
-the run started, what went wrong with the run) is handed over by `autograder.verify`.
+the run started, what went wrong with the run) is handed over by `autograder.verify`; the
+fixtures every assignment's suite shares come from `autograder.checking`.
 """
 
 import os
@@ -14,24 +15,17 @@ import pytest
 
 from autograder import evidence, measure
 from autograder.assignment import of
+from autograder.checking import check_name, how_to_fit, what_to_define
+# The fixtures every hidden suite shares (pytest finds them among this module's names).
+from autograder.checking import context, not_passed, passed_to_fit, reading, reference, trained_model_val_loss  # noqa: F401
 from autograder.intake import cell_text
-from autograder.verify import CONTEXT
 from autograder.messages import Code, fail
 
 exercise = of(__file__)  # the assignment these checks belong to
 CHECKPOINT, EPOCHS = exercise.settings["checkpoint"], exercise.settings["epochs"]
 
 # What to tell a student who has no such variable, from the assignment's declaration.
-WHAT_TO_DEFINE = {name: variable["define"].format_map(exercise.settings) for name, variable in exercise.variables.items()}
-
-
-def check_name(module):
-    return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-
-
-@pytest.fixture(scope="session")
-def context(request):
-    return request.config.stash[CONTEXT]
+WHAT_TO_DEFINE = what_to_define(exercise)
 
 
 # The step of the exercise whose test cell each check reads, in the notebook's words.
@@ -169,11 +163,6 @@ def best_val_loss(snapshot, context):
     return _variable("best_val_loss", snapshot, context)
 
 
-@pytest.fixture(scope="session")
-def reference():
-    return exercise.reference
-
-
 @pytest.fixture
 def val_losses(history):
     """The run's per-epoch validation losses, as numbers, from `history`."""
@@ -188,8 +177,7 @@ def val_losses(history):
     return [float(v) for v in values]
 
 
-FIT = ("keep the locked setup cell unchanged, call model = build_model() right before fit, and fit on "
-       f"(x_train, y_train) with validation_data=(x_val, y_val), epochs={EPOCHS} and the default batch size")
+FIT = how_to_fit(exercise)
 
 
 @pytest.fixture
@@ -268,17 +256,6 @@ def checkpoint_val_loss(request, snapshot, context, reading):
 
 
 @pytest.fixture
-def trained_model_val_loss(history, snapshot, context):
-    """Validation loss of the weights that `history.model` held at snapshot time."""
-    if snapshot.final_weights is None:
-        pytest.fail("history is not the History that model.fit returned: it has no trained model.")
-    try:
-        return measure.val_loss_of(exercise, context.work, snapshot.final_weights)
-    except evidence.BadEvidence as error:
-        pytest.fail(f"The trained model could not be measured: {error}")
-
-
-@pytest.fixture
 def other_models_val_losses(snapshot, context):
     """{variable: validation loss measured by the grader, or why it could not be} for each
     Keras model the notebook keeps in a variable, the trained one excepted."""
@@ -303,44 +280,6 @@ def final_epoch_val_loss(exercise_val_losses, early_stopping):
     """
     restored = early_stopping["settings"].get("restore_best_weights") is True
     return min(exercise_val_losses) if restored else exercise_val_losses[-1]
-
-
-@pytest.fixture(scope="session")
-def reading(context):
-    """The grader's reading of the clean notebook's cells (autograder.source), or None when unknown."""
-    from autograder import source
-
-    if not context.sources:
-        return None
-    try:
-        return source.read(context.sources, exercise)
-    except Exception:  # the reader's own bug must not cost an honest student points; review() says so
-        return None
-
-
-@pytest.fixture
-def passed_to_fit(reading, snapshot):
-    """`passed_to_fit(name)` fails unless the source shows callback `name` going into the fit that returned history.
-
-    Why: the run's files can be made without the callback (a LambdaCallback saving weights,
-    tf.summary written by hand, a History filled in); which object the fit received is read
-    from the code itself. What the reading cannot follow is left to the run's evidence and
-    listed for a person (verify.review).
-    """
-    def check(name):
-        if reading is None:
-            return
-        found = reading.callback(snapshot.name, name)
-        if found.passed is False:
-            pytest.fail(found.message)
-
-    return check
-
-
-@pytest.fixture
-def not_passed(reading, snapshot):
-    """`not_passed(name)`: the code shows callback `name` was not given to history's fit (the source check says so)."""
-    return lambda name: reading is not None and reading.callback(snapshot.name, name).passed is False
 
 
 @pytest.fixture

@@ -13,32 +13,18 @@ import os
 
 import pytest
 
-from autograder import evidence, measure, replay
-from autograder.replay import same_rate
+from autograder import evidence, replay
 from autograder.assignment import of
-from autograder.verify import CONTEXT
 from autograder.messages import Code, fail
+from autograder.checking import check_name, how_to_fit, what_to_define
+# The fixtures every hidden suite shares (pytest finds them among this module's names).
+from autograder.checking import context, not_passed, passed_to_fit, reading, reference, trained_model_val_loss  # noqa: F401
+from autograder.replay import same_rate
 
 exercise = of(__file__)  # the assignment these checks belong to
-EPOCHS = exercise.settings["epochs"]
 STEP = exercise.steps
-WHAT_TO_DEFINE = {name: variable["define"].format_map(exercise.settings) for name, variable in exercise.variables.items()}
-FIT = ("keep the locked setup cell unchanged, call model = build_model() right before fit, and fit on "
-       f"(x_train, y_train) with validation_data=(x_val, y_val), epochs={EPOCHS} and the default batch size")
-
-
-def check_name(module):
-    return module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-
-
-@pytest.fixture(scope="session")
-def context(request):
-    return request.config.stash[CONTEXT]
-
-
-@pytest.fixture(scope="session")
-def reference():
-    return exercise.reference
+WHAT_TO_DEFINE = what_to_define(exercise)
+FIT = how_to_fit(exercise)
 
 
 @pytest.fixture(scope="module")
@@ -138,71 +124,13 @@ def exercise_val_accuracies(history, exercise_val_losses, reference, canonical_e
 @pytest.fixture(scope="session")
 def first_learning_rate():
     """The rate build_model()'s optimizer starts at, read from a model the grader built."""
-    return float(exercise.setup["build_model"]().optimizer.learning_rate)
+    return replay.model_of(exercise)[1]
 
 
 @pytest.fixture
-def replayed_rates(history, first_learning_rate):
+def replayed_rates(history):
     """`replayed_rates(settings)`: the per-epoch learning rates a real ReduceLROnPlateau with `settings`
     gives over this run's own logs (ValueError when the settings are not valid)."""
     logs = {key: values for key, values in history.get("history", {}).items()
             if key != "learning_rate" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)}
-    model = _replay_model()
-
-    def replay_with(settings):
-        model.optimizer.learning_rate = first_learning_rate
-        return replay.learning_rates(settings, logs, model)
-
-    return replay_with
-
-
-_MODELS = []
-
-
-def _replay_model():
-    # One model for every replay of this process: building one costs about 0.1 s; each replay
-    # sets its rate back (replay.learning_rates) and the layers are never used.
-    if not _MODELS:
-        _MODELS.append(exercise.setup["build_model"]())
-    return _MODELS[0]
-
-
-@pytest.fixture
-def trained_model_val_loss(history, snapshot, context):
-    """Validation loss of the weights that `history.model` held at snapshot time, measured by the grader."""
-    if snapshot.final_weights is None:
-        pytest.fail("history is not the History that model.fit returned: it has no trained model.")
-    try:
-        return measure.val_loss_of(exercise, context.work, snapshot.final_weights)
-    except evidence.BadEvidence as error:
-        pytest.fail(f"The trained model could not be measured: {error}")
-
-
-@pytest.fixture(scope="session")
-def reading(context):
-    """The grader's reading of the clean notebook's cells (autograder.source), or None when unknown."""
-    from autograder import source
-
-    if not context.sources:
-        return None
-    try:
-        return source.read(context.sources, exercise)
-    except Exception:  # the reader's own bug must not cost an honest student points; review() says so
-        return None
-
-
-@pytest.fixture
-def passed_to_fit(reading, snapshot):
-    """`passed_to_fit(name)` fails unless the source shows callback `name` going into the fit that returned history
-    (what the reading cannot follow is left to the run's evidence)."""
-    def check(name):
-        if reading is not None and (found := reading.callback(snapshot.name, name)).passed is False:
-            pytest.fail(found.message.replace("in step 4", "in step 5").replace("(step 4)", "(step 5)"))
-
-    return check
-
-
-@pytest.fixture
-def not_passed(reading, snapshot):
-    """`not_passed(name)`: the code shows callback `name` was not given to history's fit."""
-    return lambda name: reading is not None and reading.callback(snapshot.name, name).passed is False
+    return lambda settings: replay.run_learning_rates(exercise, settings, logs)
