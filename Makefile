@@ -68,16 +68,23 @@ reference: setup
 benchmark: setup
 	$(BIN)/python benchmarks/grading_speed.py $(BENCHMARK_ARGS)
 
-# Resolve the lock, wheels only, for each supported Python (from PyPI; nothing is installed).
+# Resolve the lock, wheels only, for each supported Python (from PyPI; nothing is installed), and check
+# that it pins everything pip would install from it (tools/lock_closed.py says why that matters).
 check-lock: $(BIN)/.installed
 	@for v in $(SUPPORTED_PYTHONS); do \
+	  scratch="$$(mktemp -d)"; \
 	  $(BIN)/pip install --quiet --dry-run --ignore-installed --only-binary=:all: --python-version $$v \
-	    --target "$$(mktemp -d)" -r requirements.lock || { echo "requirements.lock does not install on Python $$v"; exit 1; }; \
-	  echo "requirements.lock resolves on Python $$v"; \
+	    --target "$$scratch/target" --report "$$scratch/report.json" -r requirements.lock || { echo "requirements.lock does not install on Python $$v"; exit 1; }; \
+	  $(BIN)/python tools/lock_closed.py requirements.lock "$$scratch/report.json" || { echo "(resolving for Python $$v)"; exit 1; }; \
+	  rm -rf "$$scratch"; \
+	  echo "requirements.lock resolves on Python $$v, every package pinned"; \
 	done
 
+# Rewrite the lock from what .venv holds (after `.venv/bin/pip install NAME==VERSION`). --all keeps
+# setuptools and wheel, which TensorFlow and astunparse need and which `pip freeze` leaves out before
+# Python 3.12; pip itself is the installer, not a dependency. `make check-lock` then proves it on each Python.
 lock:
-	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions that `make setup` installs (Python 3.11, x86_64). Regenerate with `make lock`.' > requirements.lock
+	$(BIN)/pip freeze --all --exclude-editable | grep -v '^pip==' | sed '1i # Exact versions that `make setup` installs, the same on Python 3.11 (3.11.2 and later), 3.12 and 3.13 on x86_64\n# (`make check-lock` resolves it for each). Regenerate with `make lock`.' > requirements.lock
 
 clean:
 	rm -rf example/out gradebook.db
