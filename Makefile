@@ -1,10 +1,19 @@
 # The README's two commands are `make example` and `make test`; the other targets are their steps.
 PYTHON ?= python3
 BIN := .venv/bin
+# A Python named on the command line (`make setup PYTHON=python3.12`) other than the one .venv was made
+# with starts .venv afresh; without PYTHON=, .venv is kept, whichever Python made it.
+ifeq ($(origin PYTHON),command line)
+ifneq ($(shell $(PYTHON) -c 'import sys; print(sys.version)' 2>&1),$(shell test -x $(BIN)/python && $(BIN)/python -c 'import sys; print(sys.version)'))
+VENV_OPTIONS := --clear
+.PHONY: $(BIN)/.installed
+endif
+endif
 # nbgrader starts `alembic` by name, so the virtual environment's bin/ must be on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
-# bubblewrap is the grader's sandbox; chromium renders the feedback pages in the tests only.
-SYSTEM_PACKAGES := bubblewrap
+# bubblewrap is the grader's sandbox; python3-venv gives the system's python3 its `venv` (Debian and Ubuntu
+# leave ensurepip out of python3); chromium renders the feedback pages in the tests only.
+SYSTEM_PACKAGES := bubblewrap python3-venv
 TEST_PACKAGES := chromium
 # The Pythons the lock must install on: Debian 12's, Ubuntu 24.04's and Debian 13's.
 SUPPORTED_PYTHONS := 3.11.2 3.12 3.13
@@ -27,7 +36,7 @@ packages:
 	fi
 
 $(BIN)/.installed: requirements.lock pyproject.toml
-	$(PYTHON) -m venv .venv
+	$(PYTHON) -m venv $(VENV_OPTIONS) .venv
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
