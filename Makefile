@@ -1,10 +1,19 @@
 # The README's two commands are `make example` and `make test`; the other targets are their steps.
 PYTHON ?= python3
 BIN := .venv/bin
+# A Python named on the command line (`make setup PYTHON=python3.12`) other than the one .venv was made
+# with starts .venv afresh; without PYTHON=, .venv is kept, whichever Python made it.
+ifeq ($(origin PYTHON),command line)
+ifneq ($(shell $(PYTHON) -c 'import sys; print(sys.version)' 2>&1),$(shell test -x $(BIN)/python && $(BIN)/python -c 'import sys; print(sys.version)'))
+VENV_OPTIONS := --clear
+.PHONY: $(BIN)/.installed
+endif
+endif
 # nbgrader starts `alembic` by name, so the virtual environment's bin/ must be on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
-# bubblewrap is the grader's sandbox; chromium renders the feedback pages in the tests only.
-SYSTEM_PACKAGES := bubblewrap
+# bubblewrap is the grader's sandbox; python3-venv gives the system's python3 its `venv` (Debian and Ubuntu
+# leave ensurepip out of python3); chromium renders the feedback pages in the tests only.
+SYSTEM_PACKAGES := bubblewrap python3-venv
 TEST_PACKAGES := chromium
 # The Pythons the lock must install on: Debian 12's, Ubuntu 24.04's and Debian 13's.
 SUPPORTED_PYTHONS := 3.11.2 3.12 3.13
@@ -27,7 +36,7 @@ packages:
 	fi
 
 $(BIN)/.installed: requirements.lock pyproject.toml
-	$(PYTHON) -m venv .venv
+	$(PYTHON) -m venv $(VENV_OPTIONS) .venv
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
@@ -68,16 +77,23 @@ reference: setup
 benchmark: setup
 	$(BIN)/python benchmarks/grading_speed.py $(BENCHMARK_ARGS)
 
-# Resolve the lock, wheels only, for each supported Python (from PyPI; nothing is installed).
+# Resolve the lock, wheels only, for each supported Python (from PyPI; nothing is installed), and check
+# that it pins everything pip would install from it (tools/lock_closed.py says why that matters).
 check-lock: $(BIN)/.installed
 	@for v in $(SUPPORTED_PYTHONS); do \
+	  scratch="$$(mktemp -d)"; \
 	  $(BIN)/pip install --quiet --dry-run --ignore-installed --only-binary=:all: --python-version $$v \
-	    --target "$$(mktemp -d)" -r requirements.lock || { echo "requirements.lock does not install on Python $$v"; exit 1; }; \
-	  echo "requirements.lock resolves on Python $$v"; \
+	    --target "$$scratch/target" --report "$$scratch/report.json" -r requirements.lock || { echo "requirements.lock does not install on Python $$v"; exit 1; }; \
+	  $(BIN)/python tools/lock_closed.py requirements.lock "$$scratch/report.json" || { echo "(resolving for Python $$v)"; exit 1; }; \
+	  rm -rf "$$scratch"; \
+	  echo "requirements.lock resolves on Python $$v, every package pinned"; \
 	done
 
+# Rewrite the lock from what .venv holds (after `.venv/bin/pip install NAME==VERSION`). --all keeps
+# setuptools and wheel, which TensorFlow and astunparse need and which `pip freeze` leaves out before
+# Python 3.12; pip itself is the installer, not a dependency. `make check-lock` then proves it on each Python.
 lock:
-	$(BIN)/pip freeze --exclude-editable | sed '1i # Exact versions that `make setup` installs (Python 3.11, x86_64). Regenerate with `make lock`.' > requirements.lock
+	$(BIN)/pip freeze --all --exclude-editable | grep -v '^pip==' | sed '1i # Exact versions that `make setup` installs, the same on Python 3.11 (3.11.2 and later), 3.12 and 3.13 on x86_64\n# (`make check-lock` resolves it for each). Regenerate with `make lock`.' > requirements.lock
 
 clean:
 	rm -rf example/out gradebook.db

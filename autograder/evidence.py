@@ -28,6 +28,10 @@ MAX_SCALARS = 100_000  # values of any kind, per TensorBoard folder; 200 epochs 
 MAX_EVENT_RECORDS = MAX_SCALARS  # records of any kind, per TensorBoard folder
 MAX_EVENT_BYTES = 20 * 2**20  # all event files of one TensorBoard folder together
 MAX_TAGS = 1000  # distinct tags remembered per folder; the callback writes a handful
+# Nesting of any JSON read from a run or a submission. Python's own limits depend on its version (3.13's
+# json takes 5,000 levels where 3.11's stops near 1,000; nbformat.from_dict takes 900 on 3.12 and
+# 3.13, under 600 on 3.11), so this one is checked first and the same file is refused on every Python.
+MAX_JSON_DEPTH = 100
 
 _SCALAR = {"type": ["null", "boolean", "number", "string"], "maxLength": 500}
 _SCALARS = {"type": "object", "maxProperties": 30, "additionalProperties": _SCALAR}
@@ -184,11 +188,28 @@ def read_bytes(root: Path, relative, limit: int, not_kept=()) -> bytes:
         return file.read(limit + 1)
 
 
+def nested_deeper_than(value, depth: int = MAX_JSON_DEPTH) -> bool:
+    """Does parsed JSON `value` nest lists and objects more than `depth` levels deep? (No recursion, so no limit of its own.)"""
+    level = [value] if isinstance(value, (dict, list)) else []  # the containers at one depth
+    for _ in range(depth):
+        if not level:
+            return False
+        level = [item for container in level for item in (container.values() if isinstance(container, dict) else container)
+                 if isinstance(item, (dict, list))]
+    return bool(level)
+
+
 def read_json(root: Path, relative, limit: int = MAX_EVIDENCE_BYTES):
+    too_deep = BadEvidence(f"{relative} nests more than {MAX_JSON_DEPTH} levels deep.")
     try:
-        return json.loads(read_bytes(root, relative, limit).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        value = json.loads(read_bytes(root, relative, limit).decode("utf-8"))
+    except RecursionError:  # deeper than json's own limit, far past ours: the same message on every Python
+        raise too_deep from None
+    except (UnicodeDecodeError, ValueError) as error:
         raise BadEvidence(f"{relative} is not valid JSON: {str(error)[:200]}") from None
+    if nested_deeper_than(value):
+        raise too_deep
+    return value
 
 
 def _records(data: bytes):

@@ -19,6 +19,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .assignment import Assignment, nbgrader_meta
+from . import evidence
 from .evidence import FINAL
 
 MAX_NOTEBOOK_BYTES = 5 * 2**20
@@ -54,12 +55,14 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
         raise Refused(f"{path.name} is nested too deeply to be a notebook.") from None
     except ValueError as error:
         raise Refused(f"{path.name} is not a notebook: it is not valid JSON ({error}).") from None
+    if evidence.nested_deeper_than(data):  # the same bound on every Python, not the recursion limit of its version
+        raise Refused(f"{path.name} is nested too deeply to be a notebook.")
     if not isinstance(data, dict) or data.get("nbformat") != 4:
         raise Refused(f"{path.name} is not a Jupyter notebook in format 4.")
     try:
         notebook = nbformat.from_dict(data)
         nbformat.validate(notebook)
-    except RecursionError:  # json.loads took it, but the schema check recurses deeper (say, metadata 900 deep)
+    except RecursionError:  # kept as a last resort; nested_deeper_than refuses first
         raise Refused(f"{path.name} is nested too deeply to be a notebook.") from None
     except Exception as error:
         message = getattr(error, "message", str(error))

@@ -79,11 +79,28 @@ def test_load_snapshot_refuses_hostile_evidence_files(tmp_path):
 
 
 def test_load_snapshot_with_deep_but_parsable_extra_fields_does_not_crash(tmp_path):
-    """500 nested lists parse; extra top-level fields are not validated deeply and are never used."""
-    data = dict(cells.FORGED_EVIDENCE, extra=json.loads("[" * 500 + "]" * 500))
-    write(snapshot_folder(tmp_path) / "evidence.json", json.dumps(data).encode())
-    snapshot = evidence.load_snapshot(tmp_path, "final", exercise.variables)
-    assert snapshot.get("best_val_loss") == {"type": "numpy.float64", "value": cells.BEST_VAL_LOSS}
+    """Extra top-level fields are not validated deeply and are never used: 99 nested lists are taken; 500
+    (which json parses on every Python) and 2,000 (which 3.13's json parses and 3.11's does not) are refused
+    with a reason, the same on every Python."""
+    for depth, taken in [(99, True), (500, False), (2000, False)]:
+        raw = json.dumps(cells.FORGED_EVIDENCE)[:-1] + ', "extra": ' + "[" * depth + "]" * depth + "}"
+        write(snapshot_folder(tmp_path) / "evidence.json", raw.encode())
+        snapshot = evidence.load_snapshot(tmp_path, "final", exercise.variables)
+        assert (snapshot.get("best_val_loss") == {"type": "numpy.float64", "value": cells.BEST_VAL_LOSS}) is taken, depth
+        assert taken or set(snapshot.problems) == {f"{evidence.SNAPSHOTS}/final/evidence.json nests more than {evidence.MAX_JSON_DEPTH} levels deep."}, snapshot.problems
+
+
+def test_nesting_is_measured_without_recursion():
+    """Is the depth bound exact (lists and objects alike) and does it hold for nesting past any recursion limit?"""
+    assert not evidence.nested_deeper_than(json.loads("[" * 100 + "]" * 100))
+    assert evidence.nested_deeper_than(json.loads("[" * 101 + "]" * 101))
+    assert not evidence.nested_deeper_than(json.loads('{"a": [{"b": 1}]}'), 3)
+    assert evidence.nested_deeper_than(json.loads('{"a": [{"b": {}}]}'), 3)
+    assert not evidence.nested_deeper_than("a string", 0) and evidence.nested_deeper_than([], 0)
+    deep = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert evidence.nested_deeper_than(deep)
 
 
 def test_final_weights_path_comes_from_the_grader_not_the_snapshot(tmp_path):

@@ -1,6 +1,7 @@
 """autograder.intake: hostile and broken files are refused with a reason, and what runs is rebuilt
 from cell sources alone, with the locked cells and the grader's own test cells."""
 
+import json
 import time
 
 import nbformat
@@ -27,6 +28,20 @@ def test_read_notebook_refuses(case, tmp_path):
     with pytest.raises(intake.Refused, match=case.messages["message"]):
         intake.read_notebook(path)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("depth, refused", [(90, False), (120, True), (900, True)])
+def test_nesting_is_refused_past_one_bound_on_every_python(depth, refused, tmp_path):
+    """Is a notebook refused by its depth, not by the recursion limits of the Python grading it? (nbformat
+    took 900 nested objects in the metadata on Python 3.12 and 3.13 and refused them on 3.11.)"""
+    data = json.loads(nbformat.writes(submission()))
+    data["metadata"]["x"] = json.loads('{"a": ' * depth + "1" + "}" * depth)  # 2 levels below the top
+    path = write(tmp_path / "callbacks.ipynb", json.dumps(data).encode())
+    if refused:
+        with pytest.raises(intake.Refused, match="nested too deeply"):
+            intake.read_notebook(path)
+    else:
+        assert intake.read_notebook(path).cells
 
 
 def test_read_notebook_accepts_bom_and_drops_everything_but_sources(tmp_path):
