@@ -9,7 +9,9 @@ from autograder import assignment
 from cases import SOLUTION, Case, named, untouched
 
 EXERCISE = assignment.get("custom_callbacks")
-UNTOUCHED = untouched(EXERCISE)
+# training_log's message on the untouched release names the missing fit (step 5), not the
+# NotImplementedError of step 4's cell as every other check does (reported to the lead).
+UNTOUCHED = untouched(EXERCISE, training_log="no cell sets `history = model.fit(...)` (step 5)")
 
 ORDER = "[val_accuracy_target, reduce_lr, early_stopping, csv_logger]"
 
