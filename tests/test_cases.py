@@ -53,6 +53,14 @@ def test_example_class_has_one_solution_one_untouched_release_and_named_mistakes
     assert len({case.name for case in mistakes}) == len(mistakes), "each student shows another mistake"
 
 
+def test_nbgrader_differs_only_on_students_and_checks_of_the_example_class(exercise):
+    """Each difference it declares is about a student of the class and one of the checks, with another score than ours."""
+    cases = catalogue(exercise)
+    for student, checks in cases.NBGRADER_DIFFERS.items():
+        ours = cases.CLASS[student].scores(exercise)
+        assert checks and all(check in ours and checks[check] != ours[check] for check in checks), (student, checks)
+
+
 def test_determinism_case_is_a_mistake_that_trains_another_number_of_epochs(exercise):
     cases = catalogue(exercise)
     case = cases.DETERMINISM

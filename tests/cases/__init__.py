@@ -10,6 +10,7 @@ gets full points. Each assignment's module holds
     STYLES                honest ways of writing the answers, each keeping full marks
     CLASS                 {student: case}: the example class (example/make_submissions.py),
                           which nbgrader also autogrades in tests/test_nbgrader.py
+    NBGRADER_DIFFERS      {student: {check: score}} where nbgrader scores that class otherwise, and why
     DETERMINISM           a mistake that trains: graded next to the solution in tests/test_determinism.py
 
 and the graders of them read it from here: tests/test_mistakes.py, test_determinism.py,

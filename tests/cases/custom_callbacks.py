@@ -155,6 +155,13 @@ CLASS = {
     "margaret": UNTOUCHED,
 }
 
+# Where `nbgrader autograde` scores the example class otherwise: {student: {check: nbgrader's score}}.
+# nbgrader scores a test cell 0 when its visible asserts fail, and step 1's visible test tries the
+# student's class on made-up logs, which catches the comparison with "accuracy"; our grader runs
+# only the hidden check (the class, its on_epoch_end, the target, read from the code), and the
+# run's behaviour is judged by stopped_at_target. Reported to the lead.
+NBGRADER_DIFFERS = {"grace": {"val_accuracy_target": 0.0}}
+
 # Trains (14 epochs instead of 13) and fails one check with a message that holds numbers from
 # the run but no timestamp, so equal results mean an equal run.
 DETERMINISM = named(MISTAKES, "target never stops training")
