@@ -13,8 +13,8 @@ gets full points. Each assignment's module holds
     NBGRADER_DIFFERS      {student: {check: score}} where nbgrader scores that class otherwise, and why
     DETERMINISM           a mistake that trains: graded next to the solution in tests/test_determinism.py
 
-and the graders of them read it from here: tests/test_mistakes.py, test_determinism.py,
-test_nbgrader.py, example/make_submissions.py and benchmarks/grading_speed.py.
+Read from here by tests/test_mistakes.py, test_determinism.py, test_nbgrader.py and
+test_cases.py, example/make_submissions.py and benchmarks/grading_speed.py.
 
     from cases import catalogue
     for case in catalogue(exercise).MISTAKES:
