@@ -42,7 +42,8 @@ $(BIN)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# The main job on the bundled example class: release, grades, feedback, class report.
+# The main job on the bundled example class: release, grades, feedback, class report. The class
+# hands in every assignment, so each one's outputs go in example/out/<assignment>/.
 example: setup release
 	$(BIN)/python -m autograder grade example/submitted --json example/out/results.json --csv example/out/grades.csv
 

@@ -10,8 +10,9 @@ replaced by plain asserts of the same checks (`PEER_ASSERTS`, one entry per grad
 epoch, weights file exists and reloads within tolerance, event files, callback settings). The
 benchmark fails unless that peer gives the correct submission full marks.
 
-Steps, one after the other on the same generated class (tests/notebooks.py; `--students`
-notebooks from `MIX`, mostly correct):
+Steps, one after the other on the same generated class (`--students` notebooks from `MIX`,
+mostly correct: the honest ones are named cases of tests/cases/callbacks.py, which also says
+what each must score):
 1. bare execution, the floor: one Python process running each notebook with
    `nbclient.NotebookClient` in a fresh folder with the data; no grading;
 2. `nbgrader autograde` in the peer course (in-kernel hidden asserts);
@@ -76,15 +77,17 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "TF_CPP_M
 ASSIGNMENT = "callbacks"
 DATA = ROOT / "release" / ASSIGNMENT / "data"
 
-FIT = ("model = build_model()\nhistory = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200,\n"
-       "                    callbacks={callbacks}, verbose=0)\n")
-KINDS = {
-    "correct": {},
-    "loss_monitor": {"answer_early_stopping": 'early_stopping = EarlyStopping(monitor="loss", patience=5)\n'},
-    "patience_3": {"answer_early_stopping": 'early_stopping = EarlyStopping(monitor="val_loss", patience=3)\n'},
-    "not_passed": {"answer_fit": FIT.format(callbacks="[early_stopping]")},
-    "no_reload": {"answer_reload": "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},
-    # Hostile, but quick: they must not change the timing picture, only the mix.
+# The honest kinds are named cases of the assignment's catalogue (tests/cases/callbacks.py), which
+# also says what each must score: kind -> case name.
+CATALOGUED = {
+    "correct": "solution",
+    "loss_monitor": "early_stopping monitoring loss",
+    "patience_3": "patience 3",
+    "not_passed": "only early_stopping passed to fit",
+    "no_reload": "no reload, the trained model evaluated",
+}
+# Hostile, but quick: they must not change the timing picture, only the mix (answer cell -> source).
+HOSTILE = {
     "hostile_forged_history": {"answer_fit": (
         "class History: pass\nhistory = History()\nhistory.epoch = list(range(14))\n"
         "history.history = {'val_loss': [1.0 - 0.05 * i for i in range(9)] + [0.6] * 5}\nhistory.params = {'epochs': 200}\n")},
@@ -390,9 +393,18 @@ def main():
         return bare_worker(args.bare_worker)
 
     sys.path.insert(0, str(ROOT / "tests"))
+    from cases import SOLUTION, catalogue, named
     from notebooks import submission, write
 
     from course import exercise
+
+    cases = catalogue(exercise)
+
+    def case_of(kind):
+        return named([SOLUTION, *cases.MISTAKES], CATALOGUED[kind])
+
+    def notebook(kind):
+        return submission(**HOSTILE[kind]) if kind in HOSTILE else case_of(kind).notebook(exercise)
 
     checks = exercise.checks
     cores = os.cpu_count()
@@ -403,7 +415,7 @@ def main():
     hostile = [s for s, k in students.items() if k.startswith("hostile")]
     class_dir = scratch / "class"  # nbgrader's submitted/ layout, copied into each course
     for student, kind in students.items():
-        write(submission(**KINDS[kind]), class_dir / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+        write(notebook(kind), class_dir / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     n = len(students)
     print(f"{n} submissions: " + ", ".join(f"{count} {kind}" for kind, count in Counter(students.values()).items())
           + f"; {cores} cores; scratch {scratch}", flush=True)
@@ -496,6 +508,7 @@ def main():
         agreement[student] = ("same" if not differ else
                               f"differ on {', '.join(differ)} (peer {points(total(theirs))}, ours {points(total(mine))})")
     hostile_points = {s: {"peer": total(peer_scores[s]), "ours": total(ours[many].get(s))} for s in hostile}
+    ours_as_catalogued = all(ours[many].get(s) == case_of(k).scores(exercise) for s, k in students.items() if k in CATALOGUED)
     ours_correct_full = all(ours[j].get(s) == checks for j in ours for s, k in students.items() if k == "correct")
     jobs_agree = all(ours[1] == ours[j] for j in ours)
     old_agree = None
@@ -549,6 +562,7 @@ def main():
     print(f"| peer gives the correct submissions full marks ({sum(checks.values()):g} auto points) | yes (checked) |")
     print(f"| ours gives the correct submissions full marks | {'yes' if ours_correct_full else 'NO'} |")
     print(f"| ours: `--jobs 1` scores = `--jobs {many}` scores | {'yes' if jobs_agree else 'NO'} |")
+    print(f"| ours = the catalogue's expected scores on the honest submissions | {'yes' if ours_as_catalogued else 'NO'} |")
     for student, verdict in agreement.items():
         print(f"| peer vs ours, {student} | {verdict} |")
     for student, given in hostile_points.items():
@@ -588,7 +602,8 @@ def main():
                    "steps": steps, "ratios": ratios,
                    "targets": [{"what": w, "measured": v, "target": t, "met": m} for w, v, t, m in targets],
                    "scores": {"peer": peer_scores, "ours": ours, "old": old_scores, "agreement": agreement,
-                              "hostile_points": hostile_points, "ours_correct_full": ours_correct_full, "jobs_agree": jobs_agree},
+                              "hostile_points": hostile_points, "ours_correct_full": ours_correct_full,
+                              "ours_as_catalogued": ours_as_catalogued, "jobs_agree": jobs_agree},
                    "accounting": accounting, "subreaper": bench.subreaper}
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str) + "\n")
         print(f"Figures: {args.json}")

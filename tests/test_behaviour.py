@@ -2,7 +2,8 @@
 
 No training: the evidence is the export format filled with an honest run's values (as
 tests/hostile/cells.py forges it), changed in one place. The end-to-end cases (honest styles
-at full marks, runs that imitate the callbacks) are in tests/test_mistakes.py.
+at full marks, runs that imitate the callbacks) are in tests/cases/callbacks.py, graded by
+tests/test_mistakes.py.
 """
 
 import copy

@@ -1,337 +1,46 @@
-"""End to end: typical student mistakes, each graded by the real grader (sandbox, kernel, training).
+"""End to end, every assignment: its named mistakes and honest styles, graded by the real grader (sandbox, kernel, training).
 
-Every case is the solution notebook with the answer cells a student got wrong. The grader
-must fail exactly the checks that mistake breaks, pass every other check with full points,
-and say in each failing check's message what to fix, in the lesson's words.
+The cases are each assignment's catalogue, tests/cases/<assignment>.py. A mistake must fail
+exactly the checks it breaks, each message saying what to fix in the lesson's words, and pass
+every other check with full points; an honest style must keep full marks.
 
-All notebooks of this module are graded in one batch (one verifier worker, two sandboxes
-at once), shared by every test through the module-scoped `graded` fixture.
+Each assignment's notebooks (its solution, the untouched release, every mistake and style)
+are graded in one batch (one verifier worker, two sandboxes at once) when its first test
+runs, and shared by its tests: `-k custom_callbacks` grades that assignment's batch alone,
+`-k "not custom_callbacks"` the other's.
 """
 
-from dataclasses import dataclass
-
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell
 
-from course import exercise
+from autograder import assignment
 from autograder.grade import Submission, grade
-from hostile.cells import EPOCHS_RUN
-from notebooks import SOLUTION, submission, write
+from cases import SOLUTION, catalogue
+from notebooks import write
 
 pytestmark = pytest.mark.slow
 
-CHECKS = exercise.checks  # name -> points, in notebook order
+ASSIGNMENTS = list(assignment.find())
 
 
-def fit(*, callbacks="[early_stopping, model_checkpoint, tensorboard_callback]", data="validation_data=(x_val, y_val)",
-        epochs=200, before="model = build_model()\n"):
-    """A step-4 answer: the solution's fit cell with one part changed."""
-    arguments = ", ".join(filter(None, ["x_train", "y_train", data, f"epochs={epochs}",
-                                        f"callbacks={callbacks}" if callbacks else "", "verbose=0"]))
-    return f"{before}history = model.fit({arguments})\n"
-
-
-def _without_test_cells(notebook):
-    notebook.cells = [cell for cell in notebook.cells if exercise.nbgrader_meta(cell).get("grade_id") not in CHECKS]
-    return notebook
-
-
-def _with_scratch_cells(notebook):
-    """A scratch cell after training and another at the end, as students leave them."""
-    cells = []
-    for cell in notebook.cells:
-        cells.append(cell)
-        if exercise.nbgrader_meta(cell).get("grade_id") == "answer_fit":
-            cells.append(new_code_cell('print(history.history.keys())\nprint(len(history.epoch), "epochs")'))
-    cells.append(new_code_cell("import matplotlib\nmatplotlib.use('Agg')\n"
-                               "import matplotlib.pyplot as plt\nplt.plot(history.history['val_loss'])\nmodel.summary()"))
-    notebook.cells = cells
-    return notebook
-
-
-@dataclass(frozen=True)
-class Mistake:
-    name: str
-    answers: dict  # answer cell -> source, for the cells that differ from the solution
-    fails: dict  # check -> a substring its message must contain; every other check passes
-    why: str  # why exactly these checks fail, from the checks' code and Keras's semantics
-    edit: object = None  # a function changing the notebook's cells beyond the answers
-    grader_bug: str = ""  # set when the grader disagrees with this expectation (reported to the lead)
-
-    @property
-    def statement(self):
-        if not self.fails:
-            return f"{self.name} gets full marks"
-        names = list(self.fails)
-        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-        return f"{self.name} fails {listed} only"
-
-    def notebook(self):
-        notebook = submission(**self.answers)
-        return self.edit(notebook) if self.edit else notebook
-
-
-def checkpoint(**changes):
-    """A step-2 answer: the solution's ModelCheckpoint with some arguments changed (None: left out)."""
-    arguments = {"filepath": '"checkpoints/best_model.weights.h5"', "monitor": '"val_loss"',
-                 "save_best_only": "True", "save_weights_only": "True", **changes}
-    return f"model_checkpoint = ModelCheckpoint({', '.join(f'{k}={v}' for k, v in arguments.items() if v is not None)})\n"
-
-
-FRESH_RELOAD = ('best_model = build_model()\nbest_model.load_weights("{file}")\n'
-                "best_val_loss = best_model.evaluate(x_val, y_val, verbose=0){index}")
-
-# The first two train for all 200 epochs: they go first, so that the batch does not end on them.
-MISTAKES = [
-    Mistake(
-        "early_stopping monitoring loss",
-        {"answer_early_stopping": 'early_stopping = EarlyStopping(monitor="loss", patience=5, verbose=1)'},
-        {"early_stopping": "The training loss keeps falling", "stopped_early": "Training ran all 200 epochs"},
-        "The training loss falls every epoch, so training runs to the limit; the checkpoint still "
-        "watches val_loss, so the file and the reload are right.",
-    ),
-    Mistake(
-        "only tensorboard_callback passed to fit",
-        {"answer_fit": fit(callbacks="[tensorboard_callback]")},
-        {"stopped_early": "Pass early_stopping in fit's callbacks=[...]",
-         "best_weights_file": "pass it in fit's callbacks=[...]",
-         "reload_val_loss": "No usable best-weights file"},
-        "Nothing stops training and nothing writes the file; the callbacks themselves are right and "
-        "TensorBoard logs all 200 epochs.",
-    ),
-    Mistake(
-        "patience 3",
-        {"answer_early_stopping": 'early_stopping = EarlyStopping(monitor="val_loss", patience=3)'},
-        {"early_stopping": "patience=5", "stopped_early": "must stop it after epoch 14"},
-        "Training stops after epoch 12 instead of 14; the best epoch (9) is still saved and reloaded.",
-    ),
-    Mistake(
-        "only early_stopping passed to fit",
-        {"answer_fit": fit(callbacks="[early_stopping]")},
-        {"best_weights_file": "pass it in fit's callbacks=[...]",
-         "tensorboard_logs": "pass tensorboard_callback in fit's callbacks=[...]",
-         "reload_val_loss": "No usable best-weights file"},
-        "Training stops where it should, but no file is written and nothing is logged.",
-    ),
-    Mistake(
-        "checkpoint without save_best_only",
-        {"answer_model_checkpoint": checkpoint(save_best_only=None)},
-        {"model_checkpoint": "save_best_only=True", "reload_val_loss": "so the file keeps the best epoch"},
-        "The file is overwritten every epoch and ends with epoch 14, not the best epoch 9.",
-    ),
-    Mistake(
-        "checkpoint monitoring loss",
-        {"answer_model_checkpoint": checkpoint(monitor='"loss"')},
-        {"model_checkpoint": 'monitor="val_loss"', "reload_val_loss": "so the file keeps the best epoch"},
-        "The training loss improves every epoch, so the file ends with epoch 14.",
-    ),
-    Mistake(
-        "checkpoint file named model.weights.h5",
-        {"answer_model_checkpoint": checkpoint(filepath='"checkpoints/model.weights.h5"'),
-         "answer_reload": FRESH_RELOAD.format(file="checkpoints/model.weights.h5", index="[0]")},
-        {"model_checkpoint": 'must save to "checkpoints/best_model.weights.h5"',
-         "best_weights_file": "checkpoints/best_model.weights.h5 does not exist",
-         "reload_val_loss": "No usable best-weights file"},
-        "The grader measures only the agreed file, which does not exist, even though the student "
-        "reloads their own file correctly.",
-    ),
-    Mistake(
-        "no reload, the trained model evaluated",
-        {"answer_reload": "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},
-        {"reload_val_loss": "into a fresh build_model()"},
-        "best_val_loss is the last epoch's loss (epoch 14), not the best weights' loss.",
-    ),
-    Mistake(
-        "no reload, best_val_loss copied from history",
-        {"answer_reload": 'best_val_loss = min(history.history["val_loss"])\n'},
-        {"reload_val_loss": "No model other than the trained one holds the best weights"},
-        "The number is right, but no model holds the best weights: nothing was reloaded.",
-    ),
-    Mistake(
-        "best weights reloaded into a new model named model",
-        {"answer_reload": 'model = build_model()\nmodel.load_weights("checkpoints/best_model.weights.h5")\n'
-                          "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},
-        {},
-        "model = build_model() makes a fresh model (history.model is still the trained one): a real reload, any name.",
-    ),
-    Mistake(
-        "best weights reloaded into the trained model",
-        {"answer_reload": 'model.load_weights("checkpoints/best_model.weights.h5")\n'
-                          "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},
-        {"reload_val_loss": "leave the trained model as it is"},
-        "best_val_loss is right, but at step 5's check the trained model no longer holds its last "
-        "epoch's weights; step 4's checks saw it before the reload.",
-    ),
-    Mistake(
-        "best_val_loss holding the whole evaluate list",
-        {"answer_reload": FRESH_RELOAD.format(file="checkpoints/best_model.weights.h5", index="")},
-        {"reload_val_loss": "the whole list evaluate returns, [loss, accuracy]: take the first"},
-        "best_val_loss is [loss, accuracy], not a number.",
-    ),
-    Mistake(
-        "fit with epochs=50",
-        {"answer_fit": fit(epochs=50)},
-        {"stopped_early": "Call fit with epochs=200"},
-        "EarlyStopping still stops after epoch 14, so only the epoch limit is wrong.",
-    ),
-    Mistake(
-        "validation_split instead of validation_data",
-        {"answer_fit": fit(data="validation_split=0.3")},
-        {"stopped_early": "which this exercise's training does not produce",
-         "best_weights_file": "which this exercise's training does not produce",
-         "reload_val_loss": "uses validation_split=0.3 instead of validation_data=(x_val, y_val)"},
-        "Training and validation data change, so history is not this exercise's training (it happens "
-        "to stop after 14 epochs too) and the file is not its best epoch; the callbacks and the "
-        "reload itself are right. The file cannot be tied to an epoch of this exercise's training, so "
-        "best_weights_file fails too, with the same message pointing at the fit call.",
-    ),
-    Mistake(
-        "log_dir without a timestamp",
-        {"answer_tensorboard_callback": 'tensorboard_callback = TensorBoard(log_dir="logs/fit")'},
-        {"tensorboard_callback": "its log_dir is 'logs/fit'"},
-        "Only the folder name is wrong: this single run is still logged under logs/fit/train and validation.",
-    ),
-    Mistake(
-        "restore_best_weights=True",
-        {"answer_early_stopping": 'early_stopping = EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)'},
-        {},
-        "Keras 3 puts the best epoch's weights back into the trained model when fit ends: that is "
-        "what the trained model should then hold, not a reload into it. Only the hand-graded "
-        "question depends on the default.",
-    ),
-    Mistake(
-        "build_model() called earlier and twice",
-        {"answer_early_stopping": "model = build_model()\nmodel.summary()\n" + SOLUTION["answer_early_stopping"],
-         "answer_fit": fit(before="model = build_model()\nmodel = build_model()\n")},
-        {},
-        "build_model() reseeds, and the fit directly follows the last model = build_model().",
-    ),
-    Mistake(
-        "extra scratch cells", {}, {},
-        "Cells without nbgrader metadata run like any other cell.",
-        edit=_with_scratch_cells,
-    ),
-    Mistake(
-        "visible test cells deleted and no reload",
-        {"answer_reload": "best_val_loss = model.evaluate(x_val, y_val, verbose=0)[0]\n"},
-        {"reload_val_loss": "into a fresh build_model()"},
-        "Without test cells every check reads the state after the last cell: the six right answers "
-        "still get full points and the missing reload is still caught.",
-        edit=_without_test_cells,
-    ),
-]
-
-
-# Honest ways of writing steps 1 to 4 that the grader's reading of the source must follow
-# (autograder/source.py): every one gets full marks.
-_ES, _MC, _TB = SOLUTION["answer_early_stopping"], SOLUTION["answer_model_checkpoint"], SOLUTION["answer_tensorboard_callback"]
-_FIT_ARGS = "x_train, y_train, validation_data=(x_val, y_val), epochs=200, verbose=0"
-_ALL = "[early_stopping, model_checkpoint, tensorboard_callback]"
-_MC_ARGS = '"checkpoints/best_model.weights.h5", monitor="val_loss", save_best_only=True, save_weights_only=True'
-_STAMP = 'datetime.datetime.now().strftime("%Y%m%d-%H%M%S")'
-HONEST_STYLES = {
-    "callbacks list in a variable": {"answer_fit": f"callbacks = {_ALL}\nmodel = build_model()\nhistory = model.fit({_FIT_ARGS}, callbacks=callbacks)\n"},
-    "tf.keras aliases": {
-        "answer_early_stopping": 'early_stopping = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=5)\n',
-        "answer_model_checkpoint": f"model_checkpoint = tf.keras.callbacks.ModelCheckpoint({_MC_ARGS})\n",
-        "answer_tensorboard_callback": f"tensorboard_callback = tf.keras.callbacks.TensorBoard(log_dir=\"logs/fit/\" + {_STAMP})\n"},
-    "keras.callbacks spelled fully": {
-        "answer_early_stopping": 'early_stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=5)\n',
-        "answer_model_checkpoint": f"model_checkpoint = keras.callbacks.ModelCheckpoint({_MC_ARGS})\n",
-        "answer_tensorboard_callback": f"tensorboard_callback = keras.callbacks.TensorBoard(log_dir=\"logs/fit/\" + {_STAMP})\n"},
-    "keywords in another order": {"answer_fit": "model = build_model()\nhistory = model.fit(callbacks=[tensorboard_callback, model_checkpoint, early_stopping], "
-                                                "epochs=200, verbose=0, validation_data=(x_val, y_val), x=x_train, y=y_train)\n"},
-    "from keras.callbacks import *": {"answer_early_stopping": "from keras.callbacks import *\n" + _ES},
-    "callbacks built in a list, then named": {
-        "answer_early_stopping": 'callbacks = [EarlyStopping(monitor="val_loss", patience=5)]\nearly_stopping = callbacks[0]\n',
-        "answer_model_checkpoint": f"callbacks.append(ModelCheckpoint({_MC_ARGS}))\nmodel_checkpoint = callbacks[-1]\n",
-        "answer_tensorboard_callback": f'tensorboard_callback = TensorBoard(log_dir="logs/fit/" + {_STAMP})\ncallbacks.append(tensorboard_callback)\n',
-        "answer_fit": f"model = build_model()\nhistory = model.fit({_FIT_ARGS}, callbacks=callbacks)\n"},
-    "verbose everywhere": {
-        "answer_early_stopping": 'early_stopping = EarlyStopping(monitor="val_loss", patience=5, verbose=1)\n',
-        "answer_model_checkpoint": f"model_checkpoint = ModelCheckpoint({_MC_ARGS}, verbose=1)\n",
-        "answer_fit": f"model = build_model()\nhistory = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=200, verbose=2, callbacks={_ALL})\n"},
-    "a helper returning the list": {"answer_fit": f"def get_callbacks():\n    return {_ALL}\n\n\nmodel = build_model()\n"
-                                                  f"history = model.fit({_FIT_ARGS}, callbacks=get_callbacks())\n"},
-    "extra harmless callbacks": {"answer_fit": "model = build_model()\nhistory = model.fit(" + _FIT_ARGS + ", callbacks=[keras.callbacks.TerminateOnNaN(), "
-                                               "early_stopping, model_checkpoint, keras.callbacks.CSVLogger('training.csv'), tensorboard_callback])\n"},
-    "log_dir with os.path.join": {"answer_tensorboard_callback": f'log_dir = os.path.join("logs", "fit", {_STAMP})\ntensorboard_callback = TensorBoard(log_dir=log_dir)\n'},
-    "log_dir as an f-string": {"answer_tensorboard_callback": 'tensorboard_callback = TensorBoard(log_dir=f"logs/fit/{datetime.datetime.now():%Y%m%d-%H%M%S}")\n'},
-    "from datetime import datetime": {"answer_tensorboard_callback": 'from datetime import datetime\nstamp = datetime.now().strftime("%Y%m%d-%H%M%S")\n'
-                                                                     'tensorboard_callback = TensorBoard(log_dir="logs/fit/" + stamp)\n'},
-    "comments, blank lines and magics": {
-        "answer_early_stopping": "%load_ext tensorboard\n# step 1\n\n" + _ES + "\n# done\n",
-        "answer_fit": "%%time\n# train with all three callbacks\n\nmodel = build_model()\n\nhistory = model.fit(\n    " + _FIT_ARGS
-                      + ",\n    callbacks=[early_stopping,  # stops\n               model_checkpoint,  # saves\n               tensorboard_callback],\n)\n"},
-    "keyword arguments in a dict": {"answer_fit": f"fit_args = dict(validation_data=(x_val, y_val), epochs=200, verbose=0, callbacks={_ALL})\n"
-                                                  "model = build_model()\nhistory = model.fit(x_train, y_train, **fit_args)\n"},
-    "list grown with append and unpacking": {"answer_fit": "base = [early_stopping]\nbase.append(model_checkpoint)\nmodel = build_model()\n"
-                                                           f"history = model.fit({_FIT_ARGS}, callbacks=[*base, tensorboard_callback])\n"},
-    "fit inside a with block": {"answer_fit": f"model = build_model()\nwith tf.device('/CPU:0'):\n    history = model.fit({_FIT_ARGS}, callbacks=tuple({_ALL}))\n"},
-}
-MISTAKES += [Mistake(f"honest style: {name}", answers, {}, "The three callbacks go into the fit that returns history, written another way.")
-             for name, answers in HONEST_STYLES.items()]
-
-# Runs whose files and numbers look honest, made without the callbacks in the fit that
-# returned history: the behaviour checks fail on the grader's reading of the source.
-_NOT_PASSED = {"stopped_early": "`early_stopping` ", "best_weights_file": "`model_checkpoint` ",
-               "tensorboard_logs": "`tensorboard_callback` "}
-_OWN_CALLBACK = f"""\
-model = build_model()
-_best = [float("inf")]
-_writers = {{part: tf.summary.create_file_writer(os.path.join(tensorboard_callback.log_dir, part)) for part in ("train", "validation")}}
-
-
-def _imitate(epoch, logs):
-    # What ModelCheckpoint and TensorBoard would have done, done by hand.
-    if logs["val_loss"] < _best[0]:
-        _best[0] = logs["val_loss"]
-        os.makedirs("checkpoints", exist_ok=True)
-        model.save_weights("checkpoints/best_model.weights.h5")
-    for part, key in (("train", "loss"), ("validation", "val_loss")):
-        with _writers[part].as_default():
-            tf.summary.scalar("epoch_loss", logs[key], step=epoch)
-            _writers[part].flush()
-
-
-history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs={EPOCHS_RUN}, verbose=0,
-                    callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=_imitate)])
-history.params["epochs"] = 200
-early_stopping.stopped_epoch = {EPOCHS_RUN - 1}
-"""
-MISTAKES += [
-    Mistake("attack: callbacks never passed, imitated by a LambdaCallback", {"answer_fit": _OWN_CALLBACK}, _NOT_PASSED,
-            "The weights file, event files and history are those of an honest run, but the fit that returned "
-            "history received none of the three callbacks."),
-    Mistake("attack: History filled by hand after a hidden training",
-            {"answer_fit": f"_m = build_model()\n_h = _m.fit({_FIT_ARGS}, callbacks={_ALL})\nmodel = _m\n"
-                           "history = keras.callbacks.History()\nhistory.set_model(model)\nhistory.history = dict(_h.history)\n"
-                           "history.epoch = list(_h.epoch)\nhistory.params = dict(_h.params)\n"},
-            {name: "`history` is last set by code other than" for name in _NOT_PASSED},
-            "history is not what a fit returned, so no callback can be shown to have trained it."),
-    Mistake("attack: callbacks given to another fit than history's",
-            {"answer_fit": f"warm_up = build_model()\nwarm_up.fit({_FIT_ARGS}, callbacks={_ALL})\nmodel = build_model()\n"
-                           f"history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs={EPOCHS_RUN}, verbose=0)\n"
-                           "history.params['epochs'] = 200\n"},
-            _NOT_PASSED,
-            "The callbacks did their work in a fit whose History was thrown away; history comes from a fit without them."),
-]
-
-SOLUTION_NAME, RELEASE_NAME = "solution", "release"
+def every_case(exercise):
+    cases = catalogue(exercise)
+    return [SOLUTION, cases.UNTOUCHED, *cases.MISTAKES, *cases.STYLES]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """{name: Result} for the solution, the untouched release and every mistake, graded in one batch."""
-    notebooks = {**{m.name: m.notebook() for m in MISTAKES}, SOLUTION_NAME: submission(),
-                 RELEASE_NAME: nbformat.read(exercise.release_notebook, as_version=4)}
-    submissions = [
-        Submission(name, write(notebook, tmp_path_factory.mktemp("submission") / "callbacks.ipynb"))
-        for name, notebook in notebooks.items()
-    ]
-    results = grade(submissions, exercise, jobs=2)
-    return {result.submission: result for result in results}
+    """graded(exercise) -> {case name: Result}: all of the assignment's cases, graded in one batch the first time."""
+    batches = {}
+
+    def of(exercise):
+        if exercise.name not in batches:
+            submissions = [
+                Submission(case.name, write(case.notebook(exercise), tmp_path_factory.mktemp("submission") / f"{exercise.name}.ipynb"))
+                for case in every_case(exercise)
+            ]
+            batches[exercise.name] = {result.submission: result for result in grade(submissions, exercise, jobs=2)}
+        return batches[exercise.name]
+    return of
 
 
 def describe(result):
@@ -339,57 +48,59 @@ def describe(result):
                      + [f"  {t.name}: {t.score}/{t.max_score} {t.status}\n    {t.output}" for t in result.tests])
 
 
-def test_solution_gets_full_marks(graded):
-    """The reference solution gets 10/10, every check passed."""
-    result = graded[SOLUTION_NAME]
-    assert result.status == "graded", describe(result)
-    assert [(t.name, t.score, t.status) for t in result.tests] == [(n, p, "passed") for n, p in CHECKS.items()], describe(result)
-    assert result.score == result.max_score == 10
+def _param(name, case, kind=""):
+    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"grader, reported: {case.grader_bug}")
+             ] if case.grader_bug else []
+    return pytest.param(name, case, id=f"{name}: {kind}{case.statement}", marks=marks)
 
 
-def test_untouched_release_gets_zero_saying_not_implemented(graded):
-    """The release as handed out runs to the end and gets 0 on every check; the messages name the NotImplementedError."""
-    result = graded[RELEASE_NAME]
+def cases_of_every_assignment():
+    for name in ASSIGNMENTS:
+        cases = catalogue(assignment.get(name))
+        yield from (_param(name, case) for case in cases.MISTAKES)
+        yield from (_param(name, case, "honest style: ") for case in cases.STYLES)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_gets_full_marks(name, graded):
+    """The reference solution gets every point, every check passed, in the notebook's order."""
+    exercise = assignment.get(name)
+    result = graded(exercise)[SOLUTION.name]
     assert result.status == "graded", describe(result)
-    assert [(t.name, t.score, t.status) for t in result.tests] == [(n, 0.0, "failed") for n in CHECKS], describe(result)
+    assert [(t.name, t.score, t.status) for t in result.tests] == [(n, p, "passed") for n, p in exercise.checks.items()], describe(result)
+    assert result.score == result.max_score == exercise.max_score
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_untouched_release_gets_zero_saying_not_implemented(name, graded):
+    """The release as handed out runs to the end and gets 0 on every check; the messages name the NotImplementedError
+    (where the catalogue's UNTOUCHED says otherwise, what they say instead)."""
+    exercise = assignment.get(name)
+    untouched = catalogue(exercise).UNTOUCHED
+    result = graded(exercise)[untouched.name]
+    assert result.status == "graded", describe(result)
+    assert [(t.name, t.score, t.status) for t in result.tests] == [(n, 0.0, "failed") for n in exercise.checks], describe(result)
     assert result.score == 0
     for test in result.tests:
-        assert "still raises NotImplementedError" in test.output, f"{test.name}:\n{describe(result)}"
+        assert untouched.fails[test.name] in test.output, f"{test.name}:\n{describe(result)}"
 
 
-
-# When history is not this exercise's training (other validation data), the checks that compare
-# the grader's measurements on (x_val, y_val) with history's values must not ask to change what
-# the student did right.
-WRONG_ADVICE_FOR_OTHER_DATA = ("ModelCheckpoint must watch val_loss with save_best_only=True",
-                               "leave the trained model as it is", "nothing trained or loaded into it afterwards",
-                               "not saved or copied by hand")
-
-
-def test_validation_split_messages_give_no_wrong_advice(graded):
-    """With validation_split, the messages point at the fit call, not at the checkpoint or the reload, which are right."""
-    result = graded["validation_split instead of validation_data"]
-    wrong = [advice for advice in WRONG_ADVICE_FOR_OTHER_DATA if any(advice in t.output for t in result.tests)]
-    assert not wrong, f"wrong advice {wrong}:\n{describe(result)}"
-
-
-def _param(mistake):
-    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"grader, reported: {mistake.grader_bug}")
-             ] if mistake.grader_bug else []
-    return pytest.param(mistake, id=mistake.statement, marks=marks)
-
-
-@pytest.mark.parametrize("mistake", [_param(m) for m in MISTAKES])
-def test_mistake_fails_exactly_its_checks(mistake, graded):
-    """The mistake fails exactly its checks, each message naming the fix; every other check gets full points."""
-    result = graded[mistake.name]
-    explain = f"Expected because: {mistake.why}\n{describe(result)}"
+@pytest.mark.parametrize("name, case", list(cases_of_every_assignment()))
+def test_case_fails_exactly_its_checks(name, case, graded):
+    """The case fails exactly its checks, each message naming the fix; every other check gets full points."""
+    exercise = assignment.get(name)
+    result = graded(exercise)[case.name]
+    explain = f"Expected because: {case.why}\n{describe(result)}"
     assert result.status == "graded", explain
-    assert {t.name for t in result.tests if t.status != "passed"} == set(mistake.fails), explain
+    assert {t.name for t in result.tests if t.status != "passed"} == set(case.fails), explain
     for test in result.tests:
-        if test.name in mistake.fails:
+        if test.name in case.fails:
             assert test.score == 0, explain
-            assert mistake.fails[test.name] in test.output, f"{test.name}'s message should say {mistake.fails[test.name]!r}. {explain}"
+            assert case.fails[test.name] in test.output, f"{test.name}'s message should say {case.fails[test.name]!r}. {explain}"
         else:
-            assert test.score == test.max_score == CHECKS[test.name], explain
-    assert result.score == sum(points for name, points in CHECKS.items() if name not in mistake.fails), explain
+            assert test.score == test.max_score == exercise.checks[test.name], explain
+        wrong = [advice for advice in case.never_says if advice in test.output]
+        assert not wrong, f"{test.name}'s message gives wrong advice {wrong}. {explain}"
+    assert result.score == case.score(exercise), explain
+    if case.epochs is not None:
+        assert len(result.training["val_loss"]) == case.epochs, explain
