@@ -247,6 +247,12 @@ HONEST_STYLES = {
                                                   "model = build_model()\nhistory = model.fit(x_train, y_train, **fit_args)\n"},
     "list grown with append and unpacking": {"answer_fit": "base = [early_stopping]\nbase.append(model_checkpoint)\nmodel = build_model()\n"
                                                            f"history = model.fit({_FIT_ARGS}, callbacks=[*base, tensorboard_callback])\n"},
+    "subclasses of the Keras callbacks": {
+        "answer_early_stopping": "class PatientStopping(EarlyStopping):\n    \"\"\"EarlyStopping that says when it stops.\"\"\"\n\n"
+                                 "    def on_train_end(self, logs=None):\n        super().on_train_end(logs)\n"
+                                 "        print('stopped at', self.stopped_epoch)\n\n\n"
+                                 'early_stopping = PatientStopping(monitor="val_loss", patience=5)\n',
+        "answer_model_checkpoint": f"class BestOnly(ModelCheckpoint):\n    pass\n\n\nmodel_checkpoint = BestOnly({_MC_ARGS})\n"},
     "fit inside a with block": {"answer_fit": f"model = build_model()\nwith tf.device('/CPU:0'):\n    history = model.fit({_FIT_ARGS}, callbacks=tuple({_ALL}))\n"},
 }
 STYLES = [Case(name, answers, {}, "The three callbacks go into the fit that returns history, written another way.")
