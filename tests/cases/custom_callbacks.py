@@ -156,11 +156,11 @@ CLASS = {
 }
 
 # Where `nbgrader autograde` scores the example class otherwise: {student: {check: nbgrader's score}}.
-# nbgrader scores a test cell 0 when its visible asserts fail, and step 1's visible test tries the
-# student's class on made-up logs, which catches the comparison with "accuracy"; our grader runs
-# only the hidden check (the class, its on_epoch_end, the target, read from the code), and the
-# run's behaviour is judged by stopped_at_target. Reported to the lead.
-NBGRADER_DIFFERS = {"grace": {"val_accuracy_target": 0.0}}
+# None: step 1's graded test cell asks what its hidden check asks (the class, its hook, its target);
+# trying the class on made-up logs is a locked cell of its own, ungraded, since what the callback
+# does is graded from the run (stopped_at_target). Before, grace's comparison with "accuracy"
+# failed those made-up logs inside the graded cell, and nbgrader gave 0 where our grader gave 2.
+NBGRADER_DIFFERS = {}
 
 # Trains (14 epochs instead of 13) and fails one check with a message that holds numbers from
 # the run but no timestamp, so equal results mean an equal run.
