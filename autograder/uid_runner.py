@@ -110,16 +110,20 @@ class UidRunner:
         limits = self.limits
         sandbox._kill_uid(uid)  # what a grader that died mid-run left
         _remove_files_of(uid)
-        # 0700 and the uid's: the run's files are its own; the folder's name is all other uids could learn.
+        # Root's, 0711: the run reaches its own folders inside (0700, the uid's) but cannot remove or
+        # replace them; _remove_files_of, which takes what the uid owns in /tmp, leaves it alone.
         folder = Path(tempfile.mkdtemp(prefix="autograder-uid-run-"))
+        os.chmod(folder, 0o711)
         started = time.time()
         try:
             for name in sandbox.DISK_FOLDERS:
                 (folder / name).mkdir()
             shutil.copytree(work, folder / "work", symlinks=True, dirs_exist_ok=True)
             for root, dirs, files in os.walk(folder):
-                for name in [".", *dirs, *files]:
+                for name in dirs + files:
                     os.lchown(os.path.join(root, name), uid, uid)
+            for name in sandbox.DISK_FOLDERS:
+                os.chmod(folder / name, 0o700)
             env = sandbox._clean_env({"HOME": str(folder / "home"), "TMPDIR": str(folder / "tmp")})
             command = sandbox._share_and_oom_wrapper(sandbox._cpu_cgroup(uid)) + self._as_uid(uid, JUPYTER_EXECUTE)
             process = subprocess.Popen(command, cwd=folder / "work", env=env, stdin=subprocess.DEVNULL,
