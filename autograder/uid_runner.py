@@ -27,6 +27,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -80,7 +81,7 @@ class UidRunner:
             except (OSError, subprocess.SubprocessError) as error:
                 return f"the probe run as uid {uid} failed: {error}"
             finally:
-                sandbox._kill_uid(uid)
+                _end_processes(uid)
         if probe.returncode != 0:
             return (f"{sys.executable} must run as uid {uid} (a Python under a 0700 home cannot); "
                     f"the probe exited with {probe.returncode}: {probe.stderr.strip()[-300:]}")
@@ -108,7 +109,7 @@ class UidRunner:
 
     def _run(self, work: Path, uid: int, keep) -> Run:
         limits = self.limits
-        sandbox._kill_uid(uid)  # what a grader that died mid-run left
+        _end_processes(uid)  # what a grader that died mid-run left
         _remove_files_of(uid)
         # Root's, 0711: the run reaches its own folders inside (0700, the uid's) but cannot remove or
         # replace them; _remove_files_of, which takes what the uid owns in /tmp, leaves it alone.
@@ -135,17 +136,51 @@ class UidRunner:
             except subprocess.TimeoutExpired:
                 timed_out = True
             # Every process of the run ends before its files are read: no late writer, no swapped link.
-            sandbox._kill_uid(uid)
-            process.wait()
+            _end_processes(uid)
+            process.wait()  # the run's first process, a zombie until we reap it
             stderr.thread.join(timeout=5)
             seconds = time.time() - started
             _remove_files_of(uid)
             not_kept = sandbox._collect(folder, work, (*ALWAYS_KEPT, *keep), limits)
         finally:
-            sandbox._kill_uid(uid)
+            _end_processes(uid)
             shutil.rmtree(folder, ignore_errors=True)
         returncode = None if timed_out else process.returncode
         return Run(started, seconds, timed_out, problem(limits, timed_out, returncode, stderr.text()), tuple(not_kept))
+
+
+def _end_processes(uid, patience: float = 60.0):
+    """Kill every process of `uid` and wait until none of them can run again: gone, or a zombie.
+
+    Why not sandbox._kill_uid, which waits until they are gone: without a PID namespace, the run's
+    orphans are reaped by the container's PID 1, which in a Docker container may never reap; and
+    the run's first process stays a zombie until the runner waits for it. A zombie writes nothing.
+    """
+    try:
+        # One stroke, as sandbox._kill_uid: a process of the uid reaches all of them at once.
+        subprocess.run(["/bin/sh", "-c", "kill -KILL -1"], user=uid, group=uid, extra_groups=[], env={}, cwd="/",
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pass  # the loop below kills them one by one
+    deadline = time.monotonic() + patience
+    while alive := [pid for pid in sandbox._pids_of(uid) if not _zombie(pid)]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"processes of uid {uid} must be dead {patience:.0f} s after SIGKILL; "
+                               f"still alive: {len(alive)} ({alive[:20]})")
+        for pid in alive:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True  # gone meanwhile
 
 
 def _remove_files_of(uid):

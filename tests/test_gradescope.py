@@ -30,6 +30,7 @@ from autograder.messages import Code, Message
 from autograder.uid_runner import PROBE_UID
 from autograder.status import Status
 from autograder.verify import CheckResult
+from conftest import with_python_for_every_uid
 from course import exercise
 from notebooks import SOLUTION, submission
 
@@ -143,26 +144,11 @@ def env(root: Path, **extra) -> dict:
             gradescope.SLOT_ENV: str(SLOT), **extra}
 
 
-# Gradescope's Python lives in /usr; this machine's lives under /root, which is 0700: a run as an
-# unprivileged uid could not start it. For the fallback's tests only, in a mount namespace of their
-# own, /root becomes a traversable folder holding the interpreter's tree and nothing else.
-PYTHON_UNDER_ROOT = sys.base_prefix.startswith("/root/")
-TRAVERSABLE_ROOT = textwrap.dedent(f"""
-    set -e
-    keep=/tmp/gradescope-python  # an empty folder outside the namespace: the mount point
-    top={Path(sys.base_prefix).relative_to('/root').parts[0] if PYTHON_UNDER_ROOT else ''}
-    mkdir -p "$keep/$top" && mount --bind "/root/$top" "$keep/$top"
-    mount -t tmpfs -o mode=0711,size=1m gradescope-root /root
-    mkdir "/root/$top" && mount --bind "$keep/$top" "/root/$top"
-    exec "$@"
-""")
-
-
 def as_gradescope_would(command, root: Path, *, runner: str | None = None, timeout=900):
     """Run `command` in `root` as Gradescope does (as root); the fallback's runs see a system-wide Python."""
     extra = {gradescope.RUNNER_ENV: runner} if runner else {}
-    if runner == "uid" and PYTHON_UNDER_ROOT:
-        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", TRAVERSABLE_ROOT, "sh", *command]
+    if runner == "uid":
+        command = with_python_for_every_uid(command)
     return subprocess.run(command, cwd=root, env=env(root, **extra), capture_output=True, text=True, timeout=timeout)
 
 
