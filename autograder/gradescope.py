@@ -202,7 +202,7 @@ def choose_runner(exercise: Assignment, limits: Limits, protected, choice: str |
                          "namespaces, nothing of the grader visible, limits).")
         if choice == "sandbox":
             raise SandboxUnavailable(f"the bubblewrap sandbox cannot be made here: {why}")
-        notes.append(f"The bubblewrap sandbox cannot be made in this container: {why}.")
+        notes.append(f"The bubblewrap sandbox cannot be made in this container: {why.rstrip('.')}.")
     fallback = UidRunner(1, limits, protected, first_slot=slot)
     if why := fallback.unavailable():
         raise SandboxUnavailable(" ".join(notes + [f"The fallback (a separate uid with limits) cannot run either: {why}."]))

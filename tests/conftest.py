@@ -40,9 +40,9 @@ _TRAVERSABLE_ROOT = """
 set -e
 keep=/tmp/autograder-test-python  # an empty folder on the host: the mount point
 top="$1"; shift
-mkdir -p "$keep/$top" && mount --bind "/root/$top" "$keep/$top"
-mount -t tmpfs -o mode=0711,size=1m python-only /root
-mkdir "/root/$top" && mount --bind "$keep/$top" "/root/$top"
+mkdir -p "$keep/$top" && /bin/mount --bind "/root/$top" "$keep/$top"
+/bin/mount -t tmpfs -o mode=0711,size=1m python-only /root
+mkdir "/root/$top" && /bin/mount --bind "$keep/$top" "/root/$top"
 exec "$@"
 """
 

@@ -144,18 +144,19 @@ def env(root: Path, **extra) -> dict:
             gradescope.SLOT_ENV: str(SLOT), **extra}
 
 
-def as_gradescope_would(command, root: Path, *, runner: str | None = None, timeout=900):
-    """Run `command` in `root` as Gradescope does (as root); the fallback's runs see a system-wide Python."""
+def as_gradescope_would(command, root: Path, *, runner: str | None = None, timeout=900, **extra_env):
+    """Run `command` in `root` as Gradescope does (as root); where the fallback may run, any uid can start this Python."""
     extra = {gradescope.RUNNER_ENV: runner} if runner else {}
-    if runner == "uid":
+    if runner != "sandbox":
         command = with_python_for_every_uid(command)
-    return subprocess.run(command, cwd=root, env=env(root, **extra), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, cwd=root, env=env(root, **extra, **extra_env), capture_output=True, text=True,
+                          timeout=timeout)
 
 
-def run_autograder(root: Path, *, runner: str | None = None):
+def run_autograder(root: Path, *, runner: str | None = None, **extra_env):
     """Gradescope's grading step: run_autograder, then its results.json (read as Gradescope would: strict JSON)."""
     started = time.monotonic()
-    done = as_gradescope_would(["bash", str(root / gradescope.RUN_AUTOGRADER)], root, runner=runner)
+    done = as_gradescope_would(["bash", str(root / gradescope.RUN_AUTOGRADER)], root, runner=runner, **extra_env)
     print(f"run_autograder: {time.monotonic() - started:.1f} s\n{done.stdout}\n{done.stderr[-3000:]}")
     results_file = root / "results" / "results.json"
     assert results_file.is_file(), f"run_autograder must write results.json; it exited {done.returncode}: {done.stderr[-2000:]}"
@@ -408,3 +409,21 @@ def test_a_hostile_notebook_reaches_nothing_of_the_grader(layout, runner):
     else:
         assert "Isolation: the bubblewrap sandbox" in stdout
     shows_nothing_hidden(results)
+
+
+@pytest.mark.slow
+def test_where_the_container_forbids_namespaces_the_fallback_grades_and_only_the_instructor_is_told(layout, tmp_path):
+    """Where the sandbox cannot be made (as under Docker's defaults, where root may not mount: a
+    `mount` that fails as it does there), does run_autograder pick the uid fallback by itself, say
+    so and why in its stdout (instructors only), and show the student nothing of it?"""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "mount").write_text("#!/bin/sh\necho 'mount: /tmp/sandbox-stage: permission denied.' >&2\nexit 32\n")
+    (fake / "mount").chmod(0o755)
+    root = layout({"callbacks.ipynb": b"my homework is attached\n"})
+    results, stdout = run_autograder(root, PATH=f"{fake}:{os.environ['PATH']}")
+    assert "The bubblewrap sandbox cannot be made in this container: the sandbox probe failed" in stdout
+    assert "WARNING: fallback isolation" in stdout
+    assert results["score"] == 0 and "not valid JSON" in results["output"]
+    for word in ("bwrap", "bubblewrap", "fallback", "uid"):
+        assert word not in student_visible(results), f"the student sees nothing of the isolation; {word!r} shows"
