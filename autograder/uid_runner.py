@@ -40,6 +40,7 @@ from .run import ALWAYS_KEPT, JUPYTER_EXECUTE, Run, problem
 from .sandbox import BASE_UID, Limits
 
 PROBE_UID = BASE_UID + sandbox.MAX_SLOTS  # past every slot's uid
+RUN_FOLDERS = ("work", "home", "tmp")  # a run's: its cwd (the work folder's copy), HOME, TMPDIR
 # World-writable folders a run can leave files in, outside its own folder.
 SHARED_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 
@@ -117,13 +118,13 @@ class UidRunner:
         os.chmod(folder, 0o711)
         started = time.time()
         try:
-            for name in sandbox.DISK_FOLDERS:
+            for name in RUN_FOLDERS:
                 (folder / name).mkdir()
             shutil.copytree(work, folder / "work", symlinks=True, dirs_exist_ok=True)
             for root, dirs, files in os.walk(folder):
                 for name in dirs + files:
                     os.lchown(os.path.join(root, name), uid, uid)
-            for name in sandbox.DISK_FOLDERS:
+            for name in RUN_FOLDERS:
                 os.chmod(folder / name, 0o700)
             env = sandbox._clean_env({"HOME": str(folder / "home"), "TMPDIR": str(folder / "tmp")})
             command = sandbox._share_and_oom_wrapper(sandbox._cpu_cgroup(uid)) + self._as_uid(uid, JUPYTER_EXECUTE)
