@@ -144,8 +144,10 @@ class UidRunner:
             _remove_files_of(uid)
             not_kept = sandbox._collect(folder, work, (*ALWAYS_KEPT, *keep), limits)
         finally:
-            _end_processes(uid)
-            shutil.rmtree(folder, ignore_errors=True)
+            try:
+                _end_processes(uid)
+            finally:  # even when a process outlived its SIGKILLs: the folder is not left behind
+                shutil.rmtree(folder, ignore_errors=True)
         returncode = None if timed_out else process.returncode
         return Run(started, seconds, timed_out, problem(limits, timed_out, returncode, stderr.text()), tuple(not_kept))
 
