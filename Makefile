@@ -18,7 +18,7 @@ TEST_PACKAGES := chromium
 # The Pythons the lock must install on: Debian 12's, Ubuntu 24.04's and Debian 13's.
 SUPPORTED_PYTHONS := 3.11.2 3.12 3.13
 
-.PHONY: setup system test-system packages example notebook test test-fast release reference benchmark lock check-lock clean
+.PHONY: setup system test-system packages example notebook test test-fast release reference benchmark gradescope lock check-lock clean
 
 setup: system $(BIN)/.installed
 
@@ -77,6 +77,10 @@ reference: setup
 # options go in BENCHMARK_ARGS, e.g. make benchmark BENCHMARK_ARGS="--students 12 --old --json bench.json".
 benchmark: setup
 	$(BIN)/python benchmarks/grading_speed.py $(BENCHMARK_ARGS)
+
+# Gradescope's autograder zip for one assignment (README, "Gradescope"): make gradescope ASSIGNMENT=callbacks
+gradescope: setup
+	$(BIN)/python -m autograder gradescope $(or $(ASSIGNMENT),callbacks) --output gradescope/$(or $(ASSIGNMENT),callbacks).zip
 
 # Resolve the lock, wheels only, for each supported Python (from PyPI; nothing is installed), and check
 # that it pins everything pip would install from it (tools/lock_closed.py says why that matters).

@@ -1,4 +1,4 @@
-"""Command line: `python -m autograder grade|verify|reference ...`; each command is one library call."""
+"""Command line: `python -m autograder grade|verify|reference|gradescope|gradescope-run ...`; each command is one library call."""
 
 import argparse
 import json
@@ -125,6 +125,26 @@ def _reference(args):
         print(f"{exercise.name}: recorded {args.output or exercise.reference_file}")
 
 
+def _gradescope(args):
+    from .gradescope import build
+
+    try:
+        bundle = build(assignment.get(args.assignment), Path(args.output))
+    except LookupError as error:
+        sys.exit(str(error))
+    print(f"{bundle}: {bundle.stat().st_size / 2**20:.1f} MiB; upload it in Gradescope's Configure Autograder "
+          "(base image: Ubuntu 24.04)")
+
+
+def _gradescope_run(args):
+    from .gradescope import check, run
+
+    if args.check:
+        print(check(Path(args.root)))
+    else:
+        run(Path(args.root))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +176,17 @@ def main(argv=None):
     reference.add_argument("assignment", nargs="?", metavar="NAME", help="only this assignment (default: every one)")
     reference.add_argument("--output", metavar="FILE", help="write here instead of the assignment's grading/reference.json")
     reference.set_defaults(run=_reference)
+
+    gradescope = commands.add_parser("gradescope", help="build Gradescope's autograder zip for an assignment")
+    gradescope.add_argument("assignment", metavar="ASSIGNMENT")
+    gradescope.add_argument("--output", required=True, metavar="ZIP", help="where to write the zip (autograder.zip)")
+    gradescope.set_defaults(run=_gradescope)
+
+    gradescope_run = commands.add_parser("gradescope-run", help="inside Gradescope (run_autograder): grade "
+                                         "ROOT/submission, write ROOT/results/results.json")
+    gradescope_run.add_argument("--root", default="/autograder", help="Gradescope's folder (default: /autograder)")
+    gradescope_run.add_argument("--check", action="store_true", help="only check that the bundle can grade (setup.sh)")
+    gradescope_run.set_defaults(run=_gradescope_run)
 
     args = parser.parse_args(argv)
     args.run(args)

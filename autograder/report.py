@@ -1,7 +1,8 @@
 """Everything one assignment's grading writes, from its results: the single report entry point.
 
-The command line, the Dask front end and the Gradescope bundle all call `write_report`, so a
-class graded any way gets the same files:
+The command line and the Dask front end call `write_report`, so a class graded either way gets
+the same files (the Gradescope bundle grades one submission, and Gradescope keeps only its
+results.json: autograder.gradescope puts the same feedback page in it instead):
 
 - the results (JSON, strict), and a grade sheet (CSV) when asked;
 - the scores in nbgrader's gradebook with the autograded notebooks, when asked;

@@ -74,13 +74,17 @@ def run_notebook(work: Path, *, keep=(), slot: int | None = None, limits: Limits
     else:
         (returncode, timed_out, stderr), not_kept = _run_unsandboxed(work, limits), ()
     seconds = time.time() - started
-    problem = None
+    return Run(started, seconds, timed_out, problem(limits, timed_out, returncode, stderr), not_kept)
+
+
+def problem(limits: Limits, timed_out: bool, returncode: int | None, stderr: str) -> str | None:
+    """Why a run did not finish, for the student (None: it did); every runner says it in these words."""
     if timed_out:
-        problem = (f"The notebook did not finish within {limits.wall_seconds:.0f} s, so it was stopped "
-                   "(an endless loop, or training that never stops?); only what ran before counts.")
-    elif returncode != 0:
-        problem = _why_it_ended(returncode, stderr)
-    return Run(started, seconds, timed_out, problem, not_kept)
+        return (f"The notebook did not finish within {limits.wall_seconds:.0f} s, so it was stopped "
+                "(an endless loop, or training that never stops?); only what ran before counts.")
+    if returncode != 0:
+        return _why_it_ended(returncode, stderr)
+    return None
 
 
 def _why_it_ended(returncode: int | None, stderr: str) -> str:

@@ -75,6 +75,9 @@ SANDBOX_WORKDIR = "/submission"
 SANDBOX_HOME = "/home/student"
 BASE_UID = 62000
 MAX_SLOTS = 1000
+# The availability probe's own slot: a probe never waits for a batch holding slot 0 (uids are claimed
+# host-wide; on a shared host a check waited 9 minutes for other graders' batches).
+PROBE_SLOT = MAX_SLOTS - 1
 MAX_COPY_DEPTH = 32  # deeper folders are not copied back: no honest use, and paths would outgrow PATH_MAX
 MiB = 2**20
 ZYGOTE = Path(zygote.__file__).read_text()  # the source a warm sandbox's zygote runs (python -c)
@@ -127,7 +130,7 @@ def check_available() -> str | None:
     _sweep_stale_stages()
     with tempfile.TemporaryDirectory() as probe:
         try:
-            result = _run(["true"], Path(probe), 0, Limits(wall_seconds=30), {}, [])
+            result = _run(["true"], Path(probe), PROBE_SLOT, Limits(wall_seconds=30), {}, [])
         except (OSError, subprocess.SubprocessError) as error:
             return f"the sandbox probe failed: {error}"
     if result.returncode != 0:
