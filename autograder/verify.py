@@ -9,7 +9,7 @@ import contextlib
 import functools
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -134,13 +134,14 @@ class CheckResult:
     score: float
     max_score: float
     status: str  # "passed" or "failed"
-    messages: tuple = ()  # messages.Message: why it failed (empty when passed)
-    output: str = ""  # for the student: the failure messages as a Markdown list, or what the passed check confirmed
+    # Keywords only: before messages existed, the fifth positional field was the output.
+    messages: tuple = field(default=(), kw_only=True)  # messages.Message: why it failed (empty when passed)
+    output: str = field(default="", kw_only=True)  # for the student: the failure messages as a Markdown list, or what the passed check confirmed
 
     @classmethod
     def failed(cls, name: str, max_score: float, messages) -> "CheckResult":
         messages = tuple(messages)
-        return cls(name, 0.0, max_score, "failed", messages, as_markdown(messages))
+        return cls(name, 0.0, max_score, "failed", messages=messages, output=as_markdown(messages))
 
     def to_dict(self):
         return {**asdict(self), "messages": [message.to_dict() for message in self.messages]}

@@ -175,7 +175,7 @@ def custom_run(tmp_path, reduce_lr=None, logged_rates=None, sources=()):
 
 def custom_result(training):
     return Result("alice", CUSTOM.name, CUSTOM.max_score, CUSTOM.max_score,
-                  [CheckResult(name, points, points, "passed", f"{name}: passed") for name, points in CUSTOM.checks.items()],
+                  [CheckResult(name, points, points, "passed", output=f"{name}: passed") for name, points in CUSTOM.checks.items()],
                   training=training)
 
 
