@@ -35,10 +35,16 @@ class Runner(Protocol):
 
 
 class SandboxRunner:
-    def __init__(self, jobs: int = 1, limits: Limits = Limits(), preload=()):
+    """`jobs` warm sandboxes, slots `first_slot` to `first_slot + jobs - 1` (uids 62000 + slot).
+
+    A grader numbers its slots from 0; a Dask worker passes the slot it claimed for itself
+    (autograder.dask_cluster), so that workers of one host never wait for each other's uid.
+    """
+
+    def __init__(self, jobs: int = 1, limits: Limits = Limits(), preload=(), first_slot: int = 0):
         self.limits, self.preload = limits, tuple(preload)
         self._slots = queue.SimpleQueue()  # sandbox slots (uids) free to run a notebook
-        for slot in range(jobs):
+        for slot in range(first_slot, first_slot + jobs):
             self._slots.put(slot)
         self._boxes = {}  # slot: its warm sandbox
 
