@@ -33,8 +33,8 @@ def _grade(args):
               "Use it only for notebooks you trust (your own).", file=sys.stderr)
     counts = {"failed": 0, "timed out": 0}
     failed = None
-    with tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar, \
-            _cluster(args.dask) as client:
+    with _cluster(args.dask) as client, \
+            tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar:
         def progress(result):
             counts["failed"] += result.status != Status.GRADED
             counts["timed out"] += result.status == Status.TIMED_OUT

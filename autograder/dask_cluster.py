@@ -56,7 +56,8 @@ ALLOWED_FAILURES = 2
 # What must be equal on client and workers beyond Dask's own packages: what decides a grade.
 PACKAGES = ("keras", "tensorflow-cpu", "tensorboard", "numpy", "h5py", "nbformat", "nbclient", "ipykernel",
             "jupyter_client", "pytest")
-CODE = "autograder (code)"  # the grader's own source, by digest: an editable install has no useful version
+CODE = "autograder (code)"
+IN_FLIGHT = 64  # tasks sent ahead at least; twice the cluster's threads when it has more  # the grader's own source, by digest: an editable install has no useful version
 
 
 class ClusterUnfit(RuntimeError):
@@ -318,22 +319,34 @@ def grade_on_cluster(submissions, assignment: Assignment, client: Client, *, lim
         if progress:
             progress(results[index])
 
+    def send(index):
+        """Intake submission `index` here; unless it is refused, send it to the cluster."""
+        submission = submissions[index]
+        try:
+            notebook, grade_ids = intake.cleaned(intake.read_notebook(submission.path), assignment)
+        except intake.Refused as refused:
+            return done(index, refused_result(submission, assignment, refused))
+        except Exception as error:  # the grader's own failure: this submission only
+            return done(index, grader_error(submission.name, assignment, f"{type(error).__name__}: {error}"))
+        # A key of its own: Dask would run two tasks with one key once (two students' identical notebooks).
+        future = client.submit(grade_task, plugin.digest, assignment.name, submission.name,
+                               json.loads(json.dumps(notebook)), grade_ids, index, limits,
+                               key=f"autograder-{assignment.name}-{batch}-{index:06d}")
+        futures[future] = index
+        running.add(future)
+
+    # A bounded number of notebooks in flight (the scheduler keeps each task's notebook, 0.1 MB, until it
+    # is done): enough to keep every worker busy, without 5,000 notebooks in the scheduler's memory.
+    waiting, running = iter(range(len(submissions))), as_completed()
+
+    def fill():
+        wanted = max(IN_FLIGHT, 2 * sum(client.nthreads().values()))
+        while len(futures) < wanted and (index := next(waiting, None)) is not None:
+            send(index)
+
     try:
-        for index, submission in enumerate(submissions):
-            try:
-                notebook, grade_ids = intake.cleaned(intake.read_notebook(submission.path), assignment)
-            except intake.Refused as refused:
-                done(index, refused_result(submission, assignment, refused))
-                continue
-            except Exception as error:  # the grader's own failure: this submission only
-                done(index, grader_error(submission.name, assignment, f"{type(error).__name__}: {error}"))
-                continue
-            # A key of its own: Dask would run two tasks with one key once (two students' identical notebooks).
-            future = client.submit(grade_task, plugin.digest, assignment.name, submission.name,
-                                   json.loads(json.dumps(notebook)), grade_ids, index, limits,
-                                   key=f"autograder-{assignment.name}-{batch}-{index:06d}")
-            futures[future] = index
-        for future in as_completed(list(futures)):
+        fill()
+        for future in running:
             index = futures.pop(future)
             try:
                 result = from_wire(future.result())
@@ -346,6 +359,7 @@ def grade_on_cluster(submissions, assignment: Assignment, client: Client, *, lim
             except Exception as error:  # lost to the cluster (a scheduler gone, ...): this submission only
                 result = grader_error(submissions[index].name, assignment, f"{type(error).__name__}: {error}")
             done(index, result)
+            fill()
     finally:
         client.cancel(list(futures))
         # Its teardown stops the workers' graders: their sandboxes and verifiers hold a uid and memory.
