@@ -118,11 +118,18 @@ def code_digest() -> str:
 def check_versions(client: Client):
     """Raise ClusterUnfit unless scheduler, workers and this client run the same software."""
     versions = client.get_versions(packages=list(PACKAGES))
-    codes = client.run(code_digest)
+    # A worker whose grader has no such function (another version) answers with its error.
+    codes = client.run(code_digest, on_error="return")
     versions["client"]["packages"][CODE] = code_digest()
+    # The scheduler unpickles every task (the grader's function and limits): it needs the grader too.
+    try:
+        versions["scheduler"]["packages"][CODE] = client.run_on_scheduler(code_digest)
+    except Exception as error:  # a scheduler without this grader cannot even unpickle the question
+        versions["scheduler"]["packages"][CODE] = f"none ({type(error).__name__})"
     for worker, info in versions["workers"].items():
         if isinstance(info, dict):
-            info["packages"][CODE] = codes.get(worker)
+            code = codes.get(worker)
+            info["packages"][CODE] = code if isinstance(code, str) else f"none ({type(code).__name__})"
     if problem := version_mismatch(versions):
         raise ClusterUnfit(problem)
 
@@ -136,6 +143,10 @@ def version_mismatch(versions: dict) -> str | None:
     from distributed.versions import error_message
 
     table = error_message(versions["scheduler"], versions["workers"], versions["client"])["warning"]
+    # Dask compares the scheduler's own packages only; the grader's code there matters too.
+    ours, scheduler = versions["client"]["packages"].get(CODE), versions["scheduler"]["packages"].get(CODE, CODE)
+    if CODE in versions["client"]["packages"] and scheduler != ours and CODE not in table:
+        table += f"\n{CODE}: scheduler {scheduler}, client {ours}\n"
     if not table:
         return None
     return ("The Dask cluster must run the grader's software: the same Python, packages (requirements.lock) and "

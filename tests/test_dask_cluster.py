@@ -21,8 +21,8 @@ import pytest
 
 from autograder import course_files
 from autograder.class_report import attention
-from autograder.dask_cluster import (ClusterUnfit, check_versions, connect, from_wire, grade_on_cluster, plain,
-                                     to_wire, version_mismatch)
+from autograder.dask_cluster import (ClusterUnfit, check_versions, code_digest, connect, from_wire, grade_on_cluster,
+                                     plain, to_wire, version_mismatch)
 from autograder.grade import Result, Submission, grade
 from autograder.messages import Code, Message
 from autograder.sandbox import BASE_UID
@@ -311,15 +311,36 @@ def test_a_worker_killed_mid_task_costs_no_other_submission_anything(client, tmp
     assert [(p.pid, p.name()) for p in started if not _gone(p)] == []
 
 
+class FakeClient:
+    """Answers the version questions as a cluster whose worker has `worker_keras` and whose scheduler runs `scheduler_code`."""
+
+    def __init__(self, worker_keras="3.15.1", scheduler_code=None):
+        self.worker_keras, self.scheduler_code = worker_keras, scheduler_code
+
+    def get_versions(self, packages):
+        return _versions(self.worker_keras)
+
+    def run(self, function, on_error="raise"):
+        return {"tcp://10.0.0.2:40000": function()}
+
+    def run_on_scheduler(self, function):
+        if self.scheduler_code is None:
+            raise ModuleNotFoundError("No module named 'autograder.dask_cluster'")
+        return self.scheduler_code
+
+
+def test_same_software_everywhere_passes_the_check():
+    """A cluster that runs this grader and these packages everywhere is accepted."""
+    check_versions(FakeClient(scheduler_code=code_digest()))
+
+
 def test_version_mismatch_stops_before_anything_is_sent():
-    """check_versions raises ClusterUnfit with the table when a worker reports other software (a fake client)."""
-    class FakeClient:
-        def get_versions(self, packages):
-            return _versions(worker_keras="3.9.0")
+    """A worker with another Keras: ClusterUnfit, with the table."""
+    with pytest.raises(ClusterUnfit, match=r"These differ:\n(.|\n)*keras *\| 3.15.1 *\| 3.15.1 *\| 3.9.0"):
+        check_versions(FakeClient(worker_keras="3.9.0", scheduler_code=code_digest()))
 
-        def run(self, function):
-            from autograder.dask_cluster import code_digest
-            return {"tcp://10.0.0.2:40000": code_digest()}
 
-    with pytest.raises(ClusterUnfit, match="These differ"):
+def test_a_scheduler_without_this_grader_is_named():
+    """The scheduler unpickles the tasks: one without this grader is refused before any is sent."""
+    with pytest.raises(ClusterUnfit, match=r"autograder \(code\): scheduler none \(ModuleNotFoundError\), client "):
         check_versions(FakeClient())
