@@ -56,8 +56,8 @@ ALLOWED_FAILURES = 2
 # What must be equal on client and workers beyond Dask's own packages: what decides a grade.
 PACKAGES = ("keras", "tensorflow-cpu", "tensorboard", "numpy", "h5py", "nbformat", "nbclient", "ipykernel",
             "jupyter_client", "pytest")
-CODE = "autograder (code)"
-IN_FLIGHT = 64  # tasks sent ahead at least; twice the cluster's threads when it has more  # the grader's own source, by digest: an editable install has no useful version
+CODE = "autograder (code)"  # the grader's own source, by digest: an editable install has no useful version
+IN_FLIGHT = 64  # tasks sent ahead at least; twice the cluster's threads when it has more
 
 
 class ClusterUnfit(RuntimeError):
@@ -136,7 +136,8 @@ def check_versions(client: Client):
 
 def version_mismatch(versions: dict) -> str | None:
     """What differs between the client, scheduler and workers of `versions` (Client.get_versions's
-    shape), as a table; None when nothing does. The scheduler counts for Dask's own packages only.
+    shape), as a table; None when nothing does. The scheduler counts for Dask's own packages and
+    the grader's code only (it runs no notebook).
 
     Why not get_versions(check=True): it only warns, and grades from mixed software would differ.
     """
