@@ -1,6 +1,7 @@
 """Command line: `python -m autograder grade|verify|reference|gradescope|gradescope-run ...`; each command is one library call."""
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -25,12 +26,15 @@ def _grade(args):
     if not submissions:
         sys.exit(f"No notebooks found in {' '.join(args.paths)}.")
     batches = _by_assignment(submissions, args.assignment)
+    if args.dask and args.no_sandbox:
+        sys.exit("--dask runs every submission in a worker's sandbox; --no-sandbox cannot be combined with it.")
     if args.no_sandbox:
         print("WARNING: --no-sandbox: submissions run with your privileges, network and files. "
               "Use it only for notebooks you trust (your own).", file=sys.stderr)
     counts = {"failed": 0, "timed out": 0}
     failed = None
-    with tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar:
+    with _cluster(args.dask) as client, \
+            tqdm(total=len(submissions), desc="grading", unit="nb", file=sys.stderr, disable=args.quiet) as bar:
         def progress(result):
             counts["failed"] += result.status != Status.GRADED
             counts["timed out"] += result.status == Status.TIMED_OUT
@@ -41,8 +45,14 @@ def _grade(args):
         for exercise, batch in batches.items():
             started = time.monotonic()
             try:
-                results = grade(batch, exercise, jobs=args.jobs, sandbox=not args.no_sandbox,
-                                limits=Limits(wall_seconds=args.timeout), progress=progress)
+                if client is not None:
+                    from .dask_cluster import grade_on_cluster
+
+                    results = grade_on_cluster(batch, exercise, client, limits=Limits(wall_seconds=args.timeout),
+                                               progress=progress)
+                else:
+                    results = grade(batch, exercise, jobs=args.jobs, sandbox=not args.no_sandbox,
+                                    limits=Limits(wall_seconds=args.timeout), progress=progress)
             except SandboxUnavailable as error:
                 sys.exit(f"{error}\nInstall it with `make setup`, or pass --no-sandbox for notebooks you trust.")
             graded.append((exercise, results, time.monotonic() - started))
@@ -50,6 +60,21 @@ def _grade(args):
         failed = _report(exercise, results, seconds, args, Path(args.json).parent / exercise.name if len(graded) > 1 else None) or failed
     if failed:
         sys.exit(failed)
+
+
+@contextlib.contextmanager
+def _cluster(address: str | None):
+    """A Dask client for `--dask ADDRESS` (autograder.dask_cluster), else None: grade on this machine."""
+    if not address:
+        yield None
+        return
+    from .dask_cluster import ClusterUnfit, connect
+
+    try:
+        with connect(address) as client:
+            yield client
+    except (ClusterUnfit, ValueError, OSError) as error:
+        sys.exit(f"Cannot grade on the Dask cluster {address}: {error}")
 
 
 def _by_assignment(submissions, named: str | None) -> dict:
@@ -161,6 +186,8 @@ def main(argv=None):
                             "submissions are named by student, as in nbgrader's submitted/ folder")
     grade.add_argument("--jobs", type=int, default=os.cpu_count(), help="notebooks run at once (default: the number of cores)")
     grade.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS", help="wall-clock limit of one notebook (default: 180)")
+    grade.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster: a scheduler's address "
+                       "(tcp://host:8786), or local:N for N worker processes on this machine; --jobs is then unused")
     grade.add_argument("--no-sandbox", action="store_true", help="run without isolation: only for notebooks you trust")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(run=_grade)

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +77,8 @@ def failed_checks(assignment: Assignment, message: str) -> list[CheckResult]:
     return [CheckResult.failed(name, points, said) for name, points in assignment.checks.items()]
 
 
-def _quiet_worker():
-    """Keep TensorFlow's and Keras's notices out of the grader's terminal."""
+def _quiet_worker(grader: int | None = None):
+    """Keep TensorFlow's and Keras's notices out of the grader's terminal; end with the grader (its pid)."""
     import warnings
 
     import resource
@@ -89,6 +90,16 @@ def _quiet_worker():
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    if grader is not None:
+        threading.Thread(target=_end_when_orphaned, args=(grader,), daemon=True).start()
+
+
+def _end_when_orphaned(grader: int):
+    # A grader that is killed (a Dask worker that dies, kill -9) cannot shut its verifier down, and
+    # an idle verifier would wait on its queue for ever, holding TensorFlow's 0.6 GB: it leaves itself.
+    while os.getppid() == grader:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _nothing_back(function):
@@ -129,7 +140,7 @@ class Grader:
         import multiprocessing
 
         pool = concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker)
+            1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker, initargs=(os.getpid(),))
         # Import TensorFlow while the first notebooks run; it is waited for before any submission's time starts.
         return pool, pool.submit(_nothing_back, self._warm_up)
 

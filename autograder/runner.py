@@ -36,6 +36,9 @@ class Runner(Protocol):
 
 
 class SandboxRunner:
+    """`jobs` warm sandboxes, each with the first uid no grader on this host holds (so graders
+    and Dask workers of one host never wait for each other's uids)."""
+
     def __init__(self, jobs: int = 1, limits: Limits = Limits(), preload=()):
         self.limits, self.preload = limits, tuple(preload)
         self._places = queue.SimpleQueue()  # places free to run a notebook: at most `jobs` runs at once
