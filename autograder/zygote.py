@@ -135,6 +135,17 @@ def _become(uid: int, rlimits: dict):
     os.setresuid(uid, uid, uid)
     if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid) or os.getgroups():
         raise OSError(f"the child must be uid {uid} only; it is {os.getresuid()} {os.getresgid()} {os.getgroups()}")
+    _own_session_keyring()
+    _no_user_namespaces()
+
+
+def _own_session_keyring():
+    """Join a new, empty session keyring. Why: the inherited one is the grader's, and a process
+    may read the keys of every keyring it possesses (a run read the grader's session key)."""
+    keyctl = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+    libc.syscall.restype = ctypes.c_long
+    if libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(1), None) < 0:  # KEYCTL_JOIN_SESSION_KEYRING, anonymous
+        raise OSError(ctypes.get_errno(), "the run's session keyring could not be made")
 
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x20000, 0x8000000, 0x10000000, 0x20000000
@@ -270,12 +281,7 @@ def _become_isolated(uid: int, rlimits: dict):
     _drop_capabilities()
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    # A session keyring of its own: the one inherited is the grader's, and so are its keys (same uid
-    # on the host, and a process may read the keys of the keyrings it possesses).
-    keyctl = {"x86_64": 250, "aarch64": 219}[platform.machine()]
-    libc.syscall.restype = ctypes.c_long
-    if libc.syscall(ctypes.c_long(keyctl), ctypes.c_long(1), None) < 0:  # KEYCTL_JOIN_SESSION_KEYRING, anonymous
-        raise OSError(ctypes.get_errno(), "the run's session keyring could not be made")
+    _own_session_keyring()  # same uid as the grader on the host: its session keys would be the run's
     _no_setsid()
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
     if any(int(status[key], 16) for key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")):
@@ -314,6 +320,44 @@ def _no_setsid():
         (0x06, 0, 0, errno | 1),
         (0x15, 0, 1, setsid),
         (0x06, 0, 0, errno | 0),       # setsid: "succeeds", does nothing
+        (0x06, 0, 0, 0x7FFF0000),      # everything else: allowed
+    ]
+    filters = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
+    buffer = ctypes.create_string_buffer(filters)
+    fprog = struct.pack("HP", len(program), ctypes.addressof(buffer))
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "the seccomp filter could not be set")
+
+
+# seccomp: this architecture's clone, unshare and clone3.
+_NAMESPACE_CALLS = {"x86_64": (56, 272, 435), "aarch64": (220, 97, 435)}
+
+
+def _no_user_namespaces():
+    """A seccomp filter (root's sandbox): no user namespace below the run's; foreign-ABI syscalls fail.
+
+    Why: in a user namespace of its own a run holds every capability there, and mounted a tmpfs
+    of 12 GiB, past disk_bytes. User mode sets its namespace's max_user_namespaces to 0 instead;
+    root's run is in the host's user namespace, whose limit is the host's. clone3 passes its
+    flags in memory, which seccomp cannot read: it fails with ENOSYS, and libc falls back to clone.
+    """
+    audit, _ = _ARCH[platform.machine()]
+    clone, unshare, clone3 = _NAMESPACE_CALLS[platform.machine()]
+    errno = 0x00050000  # SECCOMP_RET_ERRNO | errno
+    program = [
+        (0x20, 0, 0, 4),               # A = arch
+        (0x15, 1, 0, audit),           # native? skip the next
+        (0x06, 0, 0, errno | 1),       # a foreign ABI (i386, say): EPERM
+        (0x20, 0, 0, 0),               # A = syscall number
+        (0x35, 0, 1, 0x40000000),      # x32's numbers (x86_64): EPERM
+        (0x06, 0, 0, errno | 1),
+        (0x15, 0, 1, clone3),
+        (0x06, 0, 0, errno | 38),      # clone3: ENOSYS
+        (0x15, 1, 0, unshare),         # unshare: to the flags
+        (0x15, 0, 3, clone),           # neither: allowed
+        (0x20, 0, 0, 16),              # A = the low half of the first argument (the flags)
+        (0x45, 0, 1, CLONE_NEWUSER),   # a new user namespace asked for?
+        (0x06, 0, 0, errno | 1),       # EPERM
         (0x06, 0, 0, 0x7FFF0000),      # everything else: allowed
     ]
     filters = b"".join(struct.pack("HBBI", *instruction) for instruction in program)

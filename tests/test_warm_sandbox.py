@@ -256,3 +256,33 @@ def test_a_sandbox_without_a_slot_takes_a_uid_no_other_grader_holds(tmp_path):
             assert len({first.uid, second.uid, BASE_UID + one, BASE_UID + two}) == 4
             result, _ = run(first, tmp_path, "import os; print(os.getuid())")
             assert result.returncode == 0 and result.stdout.strip() == str(first.uid)
+
+
+def test_a_run_reads_no_key_of_the_graders_session_and_makes_no_user_namespace(tmp_path):
+    """Root's sandbox: the session keyring a run inherits is the grader's, and a process may read
+    the keys of the keyrings it possesses; in a user namespace of its own a run holds every
+    capability there (it mounted a 12 GiB tmpfs, past disk_bytes). Neither, any more."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    code = """
+        import ctypes, json, subprocess
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        found = libc.syscall(ctypes.c_long(250), ctypes.c_long(10), ctypes.c_long(-3), b"user", b"grader-secret", ctypes.c_long(0))
+        unshared = libc.unshare(0x10000000)  # CLONE_NEWUSER
+        nested = subprocess.run(["unshare", "-Urm", "sh", "-c", "mount -t tmpfs none /tmp && echo mounted"],
+                                capture_output=True, text=True)
+        threads = subprocess.run(["python3", "-c", "import threading; t = threading.Thread(target=print, args=('ok',)); t.start(); t.join()"],
+                                 capture_output=True, text=True).stdout.strip()
+        print(json.dumps({"key": found > 0, "unshare": [unshared, ctypes.get_errno()], "nested": nested.stdout.strip(),
+                          "threads": threads}))
+    """
+    # The grader's own session keyring holding a secret, as a login's does; the sandbox starts from here.
+    assert libc.syscall(ctypes.c_long(250), ctypes.c_long(1), None) > 0  # join a new session keyring
+    assert libc.syscall(ctypes.c_long(248), b"user", b"grader-secret", b"s3cret", ctypes.c_size_t(6), ctypes.c_long(-3)) > 0
+    with WarmSandbox(PROGRAM, "test_program", slot=None, limits=FAST) as box:
+        result, _ = run(box, tmp_path, code)
+    found = json.loads(result.stdout)
+    assert found == {"key": False, "unshare": [-1, 1], "nested": "", "threads": "ok"}, (found, result.stderr[-500:])
