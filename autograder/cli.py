@@ -54,7 +54,7 @@ def _grade(args):
                     results = grade(batch, exercise, jobs=args.jobs, sandbox=not args.no_sandbox,
                                     limits=Limits(wall_seconds=args.timeout), progress=progress)
             except SandboxUnavailable as error:
-                sys.exit(f"{error}\nInstall it with `make setup`, or pass --no-sandbox for notebooks you trust.")
+                sys.exit(f"{error}\nOr pass --no-sandbox for notebooks you trust (your own).")
             graded.append((exercise, results, time.monotonic() - started))
     for exercise, results, seconds in graded:
         failed = _report(exercise, results, seconds, args, Path(args.json).parent / exercise.name if len(graded) > 1 else None) or failed

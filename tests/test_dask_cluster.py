@@ -2,7 +2,7 @@
 
 The slow tests share one LocalCluster of two single-threaded worker processes (allowed
 failures 1, so a task is tried twice at most) and one class: the solution, a byte-identical
-copy of it under another name, two named mistakes (tests/test_mistakes.py), a hostile
+copy of it under another name, two named mistakes (tests/cases/callbacks.py), a hostile
 notebook that reaches for the other worker's files and processes, and a file that is not a
 notebook. The class is also graded locally (jobs=2), once, to compare.
 """
@@ -32,9 +32,8 @@ from course import exercise
 from hostile import cells
 from hostile.cases import all_but
 from notebooks import submission, write
-from test_mistakes import MISTAKES
-
-MISTAKE_BY_NAME = {mistake.name: mistake for mistake in MISTAKES}
+from cases import named
+from cases.callbacks import MISTAKES
 SOLUTION, COPY, HOSTILE, REFUSED = ("solution", "solution, byte-identical copy", "hostile: reaches for other workers",
                                     "not a notebook")
 TWO_MISTAKES = ("patience 3", "only early_stopping passed to fit")
@@ -154,7 +153,7 @@ def outcome(result):
 def klass(tmp_path_factory):
     """The class: [Submission], each in its own folder."""
     folder = tmp_path_factory.mktemp("class")
-    notebooks = {SOLUTION: submission(), **{name: MISTAKE_BY_NAME[name].notebook() for name in TWO_MISTAKES},
+    notebooks = {SOLUTION: submission(), **{name: named(MISTAKES, name).notebook(exercise) for name in TWO_MISTAKES},
                  HOSTILE: submission(answer_reload=REACH_OTHER_WORKERS)}
     paths = {name: write(notebook, folder / f"{index}" / "callbacks.ipynb")
              for index, (name, notebook) in enumerate(notebooks.items())}
@@ -209,7 +208,7 @@ def test_the_class_is_graded_as_its_notebooks_deserve(on_cluster):
     assert results[SOLUTION].score == results[COPY].score == 10
     for name in TWO_MISTAKES:
         failed = {t.name for t in results[name].tests if t.status != "passed"}
-        assert failed == set(MISTAKE_BY_NAME[name].fails), name
+        assert failed == set(named(MISTAKES, name).fails), name
     hostile = results[HOSTILE]
     assert (hostile.status, {t.name: t.score for t in hostile.tests}) == (Status.CRASHED, all_but("reload_val_loss"))
     assert results[REFUSED].status == Status.REFUSED
