@@ -181,7 +181,7 @@ def to_wire(result: Result) -> dict:
 def from_wire(data: dict) -> Result:
     """The Result that `to_wire` gave `data` for."""
     tests = [CheckResult(test["name"], test["score"], test["max_score"], test["status"],
-                         tuple(Message(_code(m["code"]), m["text"]) for m in test["messages"]), test["output"])
+                         messages=tuple(Message(_code(m["code"]), m["text"]) for m in test["messages"]), output=test["output"])
              for test in data["tests"]]
     cells = data["cells"]
     if cells is not None:  # outputs as autograded.ran makes them (notebook nodes)
