@@ -12,9 +12,10 @@ endif
 # nbgrader starts `alembic` by name, so the virtual environment's bin/ must be on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 # bubblewrap is the grader's sandbox; python3-venv gives the system's python3 its `venv` (Debian and Ubuntu
-# leave ensurepip out of python3); chromium renders the feedback pages in the tests only.
+# leave ensurepip out of python3); chromium renders the feedback pages in the tests only, and chromium-driver lets
+# selenium drive it through formgrader.
 SYSTEM_PACKAGES := bubblewrap python3-venv
-TEST_PACKAGES := chromium
+TEST_PACKAGES := chromium chromium-driver
 # The Pythons the lock must install on: Debian 12's, Ubuntu 24.04's and Debian 13's.
 SUPPORTED_PYTHONS := 3.11.2 3.12 3.13
 
