@@ -322,11 +322,7 @@ def _no_setsid():
         (0x06, 0, 0, errno | 0),       # setsid: "succeeds", does nothing
         (0x06, 0, 0, 0x7FFF0000),      # everything else: allowed
     ]
-    filters = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
-    buffer = ctypes.create_string_buffer(filters)
-    fprog = struct.pack("HP", len(program), ctypes.addressof(buffer))
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.c_char_p(fprog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "the seccomp filter could not be set")
+    _install_seccomp(program)
 
 
 # seccomp: this architecture's clone, unshare and clone3.
@@ -360,6 +356,11 @@ def _no_user_namespaces():
         (0x06, 0, 0, errno | 1),       # EPERM
         (0x06, 0, 0, 0x7FFF0000),      # everything else: allowed
     ]
+    _install_seccomp(program)
+
+
+def _install_seccomp(program):
+    """Install a seccomp filter of classic BPF instructions (code, jump if true, jump if false, k)."""
     filters = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
     buffer = ctypes.create_string_buffer(filters)
     fprog = struct.pack("HP", len(program), ctypes.addressof(buffer))
