@@ -309,15 +309,9 @@ def _no_setsid():
     instead, which an ordinary user cannot make. Programs that ask for a new session (jupyter's
     kernels, subprocess's start_new_session) go on in the run's session.
     """
-    audit, setsid = _ARCH[platform.machine()]
-    errno = 0x00050000  # SECCOMP_RET_ERRNO | errno
-    program = [
-        (0x20, 0, 0, 4),               # A = arch
-        (0x15, 1, 0, audit),           # native? skip the next
-        (0x06, 0, 0, errno | 1),       # a foreign ABI (i386, say): EPERM
-        (0x20, 0, 0, 0),               # A = syscall number
-        (0x35, 0, 1, 0x40000000),      # x32's numbers (x86_64): EPERM
-        (0x06, 0, 0, errno | 1),
+    _, setsid = _ARCH[platform.machine()]
+    errno = SECCOMP_RET_ERRNO
+    program = [  # after _install_seccomp's ABI check, A is the syscall number
         (0x15, 0, 1, setsid),
         (0x06, 0, 0, errno | 0),       # setsid: "succeeds", does nothing
         (0x06, 0, 0, 0x7FFF0000),      # everything else: allowed
@@ -337,16 +331,9 @@ def _no_user_namespaces():
     root's run is in the host's user namespace, whose limit is the host's. clone3 passes its
     flags in memory, which seccomp cannot read: it fails with ENOSYS, and libc falls back to clone.
     """
-    audit, _ = _ARCH[platform.machine()]
     clone, unshare, clone3 = _NAMESPACE_CALLS[platform.machine()]
-    errno = 0x00050000  # SECCOMP_RET_ERRNO | errno
-    program = [
-        (0x20, 0, 0, 4),               # A = arch
-        (0x15, 1, 0, audit),           # native? skip the next
-        (0x06, 0, 0, errno | 1),       # a foreign ABI (i386, say): EPERM
-        (0x20, 0, 0, 0),               # A = syscall number
-        (0x35, 0, 1, 0x40000000),      # x32's numbers (x86_64): EPERM
-        (0x06, 0, 0, errno | 1),
+    errno = SECCOMP_RET_ERRNO
+    program = [  # after _install_seccomp's ABI check, A is the syscall number
         (0x15, 0, 1, clone3),
         (0x06, 0, 0, errno | 38),      # clone3: ENOSYS
         (0x15, 1, 0, unshare),         # unshare: to the flags
@@ -359,8 +346,22 @@ def _no_user_namespaces():
     _install_seccomp(program)
 
 
-def _install_seccomp(program):
-    """Install a seccomp filter of classic BPF instructions (code, jump if true, jump if false, k)."""
+SECCOMP_RET_ERRNO = 0x00050000  # | errno
+
+
+def _install_seccomp(rules):
+    """Install a seccomp filter: foreign-ABI syscalls fail (EPERM), then `rules` decide, classic BPF
+    instructions (code, jump if true, jump if false, k) that start with the syscall number in A."""
+    audit, _ = _ARCH[platform.machine()]
+    program = [
+        (0x20, 0, 0, 4),                          # A = arch
+        (0x15, 1, 0, audit),                      # native? skip the next
+        (0x06, 0, 0, SECCOMP_RET_ERRNO | 1),      # a foreign ABI (i386, say): EPERM
+        (0x20, 0, 0, 0),                          # A = syscall number
+        (0x35, 0, 1, 0x40000000),                 # x32's numbers (x86_64): EPERM
+        (0x06, 0, 0, SECCOMP_RET_ERRNO | 1),
+        *rules,
+    ]
     filters = b"".join(struct.pack("HBBI", *instruction) for instruction in program)
     buffer = ctypes.create_string_buffer(filters)
     fprog = struct.pack("HP", len(program), ctypes.addressof(buffer))
